@@ -1,0 +1,92 @@
+"""The per-corpus MFCC cache, `MFCC/<DATA>.npz`: safe to load, never half-written.
+
+It holds x, one-hot y, label names, relative file paths, speakers and every
+feature setting, and loads with `allow_pickle=False`. The authors' pickled
+`MFCC/<DATA>.npy` (a dict with x and y) is read only when asked by name,
+because unpickling runs code.
+"""
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class CacheError(ValueError):
+    """A feature cache that is missing or cannot be used; the message says what to do."""
+
+
+@dataclass
+class FeatureSet:
+    x: np.ndarray  # (samples, frames, coefficients) float32
+    y: np.ndarray  # (samples, classes) one-hot float32
+    labels: tuple
+    paths: tuple = ()
+    speakers: tuple = ()
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def classes(self):
+        return np.argmax(self.y, axis=1)
+
+    def subset(self, indices):
+        pick = lambda seq: tuple(seq[i] for i in indices) if len(seq) else ()
+        return FeatureSet(self.x[indices], self.y[indices], self.labels, pick(self.paths), pick(self.speakers), dict(self.settings))
+
+
+def one_hot(class_indices, num_classes):
+    return np.eye(num_classes, dtype=np.float32)[np.asarray(class_indices, dtype=int)]
+
+
+def cache_path(mfcc_dir, data_name):
+    return os.path.join(mfcc_dir, f"{data_name}.npz")
+
+
+def save_feature_cache(path, features):
+    """Write atomically: a temporary name, then rename."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}.npz"
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(
+                handle,
+                x=features.x.astype(np.float32),
+                y=features.y.astype(np.float32),
+                labels=np.array(features.labels, dtype=str),
+                paths=np.array(features.paths, dtype=str),
+                speakers=np.array(features.speakers, dtype=str),
+                settings=np.array(json.dumps(features.settings)),
+            )
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_feature_cache(path, labels=None, allow_pickle=False):
+    """Load `MFCC/<DATA>.npz`, or the authors' `.npy` dict when `allow_pickle`.
+
+    `labels` names the classes of an authors' `.npy`, which stores none.
+    """
+    npz, npy = os.path.splitext(path)[0] + ".npz", os.path.splitext(path)[0] + ".npy"
+    if os.path.isfile(npz):
+        with np.load(npz, allow_pickle=False) as data:
+            return FeatureSet(
+                x=data["x"],
+                y=data["y"],
+                labels=tuple(str(v) for v in data["labels"]),
+                paths=tuple(str(v) for v in data["paths"]),
+                speakers=tuple(str(v) for v in data["speakers"]),
+                settings=json.loads(str(data["settings"])),
+            )
+    if os.path.isfile(npy):
+        if not allow_pickle:
+            raise CacheError(
+                f"{npy} is an authors' pickled cache; loading it runs code from the file. "
+                f"Pass --allow-pickle if you trust it, or re-extract with Code/extract_feature.py"
+            )
+        data = np.load(npy, allow_pickle=True).item()
+        y = np.asarray(data["y"], dtype=np.float32)
+        names = tuple(labels) if labels else tuple(f"class_{i}" for i in range(y.shape[1]))
+        return FeatureSet(np.asarray(data["x"], dtype=np.float32), y, names, settings={"source": "authors' .npy"})
+    raise CacheError(f"no feature cache at {npz}")

@@ -1,0 +1,294 @@
+"""Command lines: `extract_feature.py` and `main.py` (the authors' flags and defaults).
+
+Parsing and dispatch only; the work is in the library modules. Every
+expected failure ends in a one-line `error: ...` and exit status 2.
+"""
+import argparse
+import os
+import sys
+
+from .config import CORPORA, TRAINING_DEFAULTS, canonical_name, known_corpus_names
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _root(*parts):
+    return os.path.join(REPO_ROOT, *parts)
+
+
+def _expected_errors():
+    from .cache import CacheError
+    from .checkpoints import WeightsMismatchError
+    from .corpora import CorpusError
+    from .features import BadAudioError
+    from .training import RunError
+
+    return (CacheError, WeightsMismatchError, CorpusError, BadAudioError, RunError, FileNotFoundError)
+
+
+def _run(function, argv):
+    try:
+        return function(argv)
+    except KeyboardInterrupt:
+        print("interrupted: finished files are kept; a training run resumes with --resume RUN_DIR", file=sys.stderr)
+        return 130
+    except Exception as error:  # only our expected errors become one line
+        if isinstance(error, _expected_errors()):
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _data_name(name, allow_own=True):
+    key = canonical_name(name)
+    if key is None and not allow_own:
+        raise SystemExit(f"error: unknown --data {name!r}; known corpora: {', '.join(known_corpus_names())} "
+                         f"(own corpora: extract them first with Code/extract_feature.py)")
+    return key or name
+
+
+# --- extract_feature.py ---------------------------------------------------------------------
+
+def extract_parser():
+    p = argparse.ArgumentParser(description="Extract TIM-Net's MFCC features of a corpus into MFCC/<DATA>.npz")
+    p.add_argument("--data_name", required=True, help=f"{', '.join(known_corpus_names())}, or any name for a folder-per-class corpus")
+    p.add_argument("--wav_dir", help="the corpus' audio (default: SER_WAV_DATA/<DATA> at the repository root)")
+    p.add_argument("--mean_signal_length", default=None, help="samples to pad/crop to, or 'auto' (default: the corpus table; auto for own corpora)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--mfcc_path", default=_root("MFCC"), help="cache folder (default: MFCC/)")
+    p.add_argument("--labels", help="own corpora: comma-separated class folder names, in label order")
+    p.add_argument("--speaker_regex", help="own corpora: regex whose first group in a file name is the speaker")
+    p.add_argument("--skip-bad", "--skip_bad", dest="skip_bad", action="store_true", help="skip unreadable, empty or too short files and report them")
+    return p
+
+
+def extract_main(argv=None):
+    return _run(_extract, argv)
+
+
+def _extract(argv):
+    args = extract_parser().parse_args(argv)
+    from .extract import extract_to_cache
+
+    name = _data_name(args.data_name)
+    if canonical_name(args.data_name) is None and not os.path.isdir(args.wav_dir or _root("SER_WAV_DATA", name)):
+        known = ", ".join(known_corpus_names())
+        raise SystemExit(f"error: {args.data_name!r} is not a known corpus ({known}) and its folder "
+                         f"{args.wav_dir or _root('SER_WAV_DATA', name)} does not exist; pass --wav_dir PATH")
+    length = args.mean_signal_length
+    if length not in (None, "auto"):
+        length = int(length)
+    path, features = extract_to_cache(
+        name, args.mfcc_path, wav_dir=args.wav_dir or _root("SER_WAV_DATA", name), mean_signal_length=length,
+        workers=args.workers, skip_bad=args.skip_bad, labels=args.labels.split(",") if args.labels else None,
+        speaker_regex=args.speaker_regex,
+    )
+    counts = ", ".join(f"{label} {int(n)}" for label, n in zip(features.labels, features.y.sum(axis=0)))
+    print(f"{name}: x {features.x.shape}, {counts}; mean_signal_length {features.settings['mean_signal_length']}")
+    print(f"cache: {path}")
+    return 0
+
+
+# --- main.py --------------------------------------------------------------------------------
+
+def main_parser():
+    d = TRAINING_DEFAULTS
+    p = argparse.ArgumentParser(description="TIM-Net: train (k-fold CV), test saved fold weights, predict, cross-corpus")
+    p.add_argument("--mode", default="train", choices=("train", "test", "predict", "cross"))
+    p.add_argument("--data", default="EMODB", help=f"corpus: {', '.join(known_corpus_names())} or an own extracted corpus")
+    p.add_argument("--model_path", default=_root("Models"))
+    p.add_argument("--result_path", default=_root("Results"))
+    p.add_argument("--test_path", default=None, help="run folder or authors' weights folder (default: newest run of --data)")
+    p.add_argument("--mfcc_path", default=_root("MFCC"))
+    p.add_argument("--wav_dir", default=None, help="extract the corpus first if its cache is missing")
+    p.add_argument("--allow-pickle", "--allow_pickle", dest="allow_pickle", action="store_true", help="read an authors' pickled MFCC/<DATA>.npy")
+    p.add_argument("--lr", type=float, default=d["lr"])
+    p.add_argument("--beta1", type=float, default=d["beta1"])
+    p.add_argument("--beta2", type=float, default=d["beta2"])
+    p.add_argument("--batch_size", type=int, default=d["batch_size"])
+    p.add_argument("--epoch", type=int, default=d["epoch"])
+    p.add_argument("--dropout", type=float, default=d["dropout"])
+    p.add_argument("--random_seed", type=int, default=None, help="default: the corpus' seed of the released weights (EMODB 46)")
+    p.add_argument("--activation", default=d["activation"])
+    p.add_argument("--filter_size", type=int, default=d["filter_size"])
+    p.add_argument("--dilation_size", type=int, default=None, help="blocks per direction (default 8; IEMOCAP 10)")
+    p.add_argument("--kernel_size", type=int, default=d["kernel_size"])
+    p.add_argument("--stack_size", type=int, default=d["stack_size"])
+    p.add_argument("--split_fold", type=int, default=d["split_fold"])
+    p.add_argument("--gpu", default="0", help="CUDA device index; the CPU is used when there is none")
+    p.add_argument("--model", default="timnet", help="timnet (default) or an ablation: tcn, no_bd, no_ms, no_df")
+    p.add_argument("--protocol", default="kfold", choices=("kfold", "stratified", "speaker"))
+    p.add_argument("--select", default="last", choices=("last", "best-val", "best-test"),
+                   help="weights to keep per fold; best-test selects on the test fold and is labelled test-selected")
+    p.add_argument("--resume", default=None, help="continue the run folder RUN_DIR from its first unfinished fold")
+    p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
+    p.add_argument("--tsne", action="store_true", help="test mode: t-SNE plot of the fused representation")
+    p.add_argument("--wav", nargs="+", help="predict mode: audio files")
+    p.add_argument("--output", help="predict mode: write predictions to a .csv or .json file")
+    p.add_argument("--source", help="cross mode: source corpus, or 'all' for every pair")
+    p.add_argument("--target", help="cross mode: target corpus")
+    p.add_argument("--runs", type=int, default=1, help="cross mode: seeds per pair")
+    p.add_argument("--mean_signal_length", type=int, default=None, help="cross mode: common length (default: the source's)")
+    return p
+
+
+def setup_device(gpu):
+    """Select the CUDA device with memory growth; say once when running on the CPU."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        for device in gpus:
+            tf.config.experimental.set_memory_growth(device, True)
+    else:
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    print(f"running on GPU {gpu}" if gpus else "no GPU found: running on the CPU")
+
+
+def main(argv=None):
+    return _run(_main, argv)
+
+
+def _model_config(args, name, input_shape, num_classes):
+    spec = CORPORA.get(name)
+    dilations = args.dilation_size or (spec.dilations if spec else TRAINING_DEFAULTS["dilation_size"])
+    if name == "IEMOCAP" and dilations != 10:
+        dilations = 10  # the authors force 10 blocks for IEMOCAP's long utterances
+    from .model import VARIANTS
+
+    if args.model not in VARIANTS:
+        raise SystemExit(f"error: unknown --model {args.model!r}; choose one of {', '.join(VARIANTS)}")
+    return dict(input_shape=list(input_shape), num_classes=int(num_classes), filters=args.filter_size,
+                kernel_size=args.kernel_size, dilations=dilations, stacks=args.stack_size,
+                dropout_rate=args.dropout, activation=args.activation, variant=args.model)
+
+
+def _training(args):
+    return dict(lr=args.lr, beta1=args.beta1, beta2=args.beta2, epsilon=TRAINING_DEFAULTS["epsilon"],
+                batch_size=args.batch_size, epoch=args.epoch, label_smoothing=TRAINING_DEFAULTS["label_smoothing"])
+
+
+def _seed(args, name):
+    if args.random_seed is not None:
+        return args.random_seed
+    return CORPORA[name].seed if name in CORPORA else 46
+
+
+def _features(args, name):
+    from . import runs
+    from .cache import cache_path
+
+    if args.wav_dir and not os.path.isfile(cache_path(args.mfcc_path, name)):
+        from .extract import extract_to_cache
+
+        extract_to_cache(name, args.mfcc_path, wav_dir=args.wav_dir)
+    spec = CORPORA.get(name)
+    return runs.load_features(args.mfcc_path, name, args.allow_pickle, labels=spec.labels if spec else None)
+
+
+def _main(argv):
+    args = main_parser().parse_args(argv)
+    if args.mode == "cross":
+        return _cross(args)
+    name = _data_name(args.data)
+    from .cache import cache_path
+
+    if canonical_name(args.data) is None and not os.path.isfile(cache_path(args.mfcc_path, name)) and not args.wav_dir:
+        raise SystemExit(f"error: unknown --data {args.data!r}: not one of {', '.join(known_corpus_names())} "
+                         f"and no {cache_path(args.mfcc_path, name)}; extract it with Code/extract_feature.py")
+    setup_device(args.gpu)
+    from . import runs
+
+    features = _features(args, name)
+    seed = _seed(args, name)
+    model_config = _model_config(args, name, features.x.shape[1:], len(features.labels))
+    if args.mode == "train":
+        runs.train(features, name, model_config, _training(args), args.protocol, args.select, seed, args.split_fold,
+                   args.model_path, args.result_path, resume=args.resume, jit_compile=args.jit_compile)
+    elif args.mode == "test":
+        test_path = args.test_path or runs.newest_run(args.model_path, name)
+        runs.test(features, name, test_path, model_config, seed, args.result_path, tsne=args.tsne)
+    else:
+        return _predict(args, name, features, model_config, seed)
+    return 0
+
+
+def _predict(args, name, features, model_config, seed):
+    from . import runs
+    from .corpora import _audio_files
+
+    paths = list(args.wav or [])
+    if args.wav_dir:
+        if not os.path.isdir(args.wav_dir):
+            raise SystemExit(f"error: --wav_dir {args.wav_dir}: no such folder")
+        paths += sorted(_audio_files(args.wav_dir, recursive=True))
+    if not paths:
+        raise SystemExit("error: predict mode needs --wav FILE [FILE ...] or --wav_dir DIR")
+    test_path = args.test_path or runs.newest_run(args.model_path, name)
+    rows, errors = runs.predict_files(paths, test_path, name, features, model_config, seed)
+    for row in rows:
+        print(runs.format_prediction(row))
+    for error in errors:
+        print(f"skipped: {error}", file=sys.stderr)
+    if args.output:
+        runs.write_predictions(rows, args.output)
+        print(f"predictions: {args.output}")
+    return 0 if rows else 2
+
+
+def _cross(args):
+    if not args.source or (args.source.lower() != "all" and not args.target):
+        raise SystemExit("error: cross mode needs --source CORPUS --target CORPUS, or --source all")
+    setup_device(args.gpu)
+    import json
+
+    from . import runs
+
+    pairs = runs.cross_corpus_pairs(args.source, args.target or "")
+    needed = sorted({n for pair in pairs for n in pair})
+    missing = [n for n in needed if not os.path.isfile(os.path.join(args.mfcc_path, f"{n}.npz"))]
+    if missing:
+        raise SystemExit(f"error: no features for {', '.join(missing)} under {args.mfcc_path}; extract them with Code/extract_feature.py")
+    cache = {n: runs.load_features(args.mfcc_path, n) for n in needed}
+    seeds = [(args.random_seed if args.random_seed is not None else 46) + r for r in range(args.runs)]
+    results = {}
+    for source, target in pairs:
+        length = args.mean_signal_length or cache[source].settings.get("mean_signal_length")
+        print(f"{source} -> {target}")
+        config = _model_config(args, source, cache[source].x.shape[1:], len(cache[source].labels))
+        results[(source, target)] = runs.cross_corpus(cache[source], cache[target], config, _training(args), seeds,
+                                                      length, args.jit_compile)
+    out = os.path.join(args.result_path, f"cross_{args.source}_{args.target or 'all'}_{runs.stamp()}")
+    os.makedirs(out, exist_ok=True)
+    table = runs.cross_corpus_table(results)
+    runs.write_text_atomic(os.path.join(out, "table.md"), table)
+    runs.write_json_atomic(os.path.join(out, "results.json"),
+                           {"epochs": args.epoch, "seeds": seeds, "pairs": [{"source": s, "target": t, **r} for (s, t), r in results.items()]})
+    print(table)
+    print(f"results: {out}")
+    return 0
+
+
+def summarize_main(argv=None):
+    p = argparse.ArgumentParser(description="One Markdown table (the paper's Table 1 layout) of the runs under Results/")
+    p.add_argument("result_path", nargs="?", default=_root("Results"))
+    p.add_argument("--output", help="also write the table to this file")
+    args = p.parse_args(argv)
+
+    def summarize(_):
+        from .runs import summarize_results
+        from .evaluation import write_text_atomic
+
+        table = summarize_results(args.result_path)
+        print(table)
+        if args.output:
+            write_text_atomic(args.output, table)
+        return 0
+
+    return _run(summarize, argv)

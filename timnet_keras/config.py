@@ -1,0 +1,92 @@
+"""The one table of facts: corpora, their labels, lengths, seeds and depths.
+
+Every script and module reads defaults from here, so a corpus' label order or
+signal length is stated exactly once. Values are the authors' (REFERENCE.md).
+"""
+from dataclasses import dataclass, field
+
+SAMPLE_RATE = 22050
+N_MFCC = 39
+N_FFT = 2048
+HOP_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """What the authors' pipeline assumes about one corpus."""
+
+    name: str
+    labels: tuple
+    mean_signal_length: int
+    seed: int
+    dilations: int = 8  # number of Temporal-Aware Blocks (dilations 1, 2, 4, ...)
+    aliases: tuple = field(default=())
+
+
+CORPORA = {
+    spec.name: spec
+    for spec in (
+        CorpusSpec("CASIA", ("angry", "fear", "happy", "neutral", "sad", "surprise"), 88000, 32),
+        CorpusSpec("EMODB", ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"), 96000, 46),
+        CorpusSpec("EMOVO", ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"), 96000, 1),
+        CorpusSpec("IEMOCAP", ("angry", "happy", "neutral", "sad"), 310000, 16, dilations=10),
+        CorpusSpec(
+            "RAVDE",
+            ("angry", "calm", "disgust", "fear", "happy", "neutral", "sad", "surprise"),
+            110000,
+            46,
+            aliases=("RAVDESS",),
+        ),
+        CorpusSpec("SAVEE", ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"), 130000, 44),
+        # Built-in synthetic corpus (timnet_keras.demo): 1-3 s utterances.
+        CorpusSpec("DEMO", ("angry", "happy", "neutral", "sad"), 44100, 46),
+    )
+}
+
+# Emotions shared across corpora for cross-corpus experiments (paper, Table 2).
+CROSS_CORPUS_LABELS = ("angry", "fear", "happy", "neutral", "sad")
+CROSS_CORPUS_NAMES = ("CASIA", "EMODB", "EMOVO", "RAVDE", "SAVEE")
+
+# The authors' main.py defaults.
+TRAINING_DEFAULTS = dict(
+    lr=0.001,
+    beta1=0.93,
+    beta2=0.98,
+    epsilon=1e-8,
+    batch_size=64,
+    epoch=500,
+    dropout=0.1,
+    activation="relu",
+    filter_size=39,
+    dilation_size=8,
+    kernel_size=2,
+    stack_size=1,
+    split_fold=10,
+    label_smoothing=0.1,
+)
+
+
+def canonical_name(name):
+    """Map a user-given corpus name (any case, aliases) to the table's key.
+
+    Returns None for names not in the table: those are own corpora.
+    """
+    upper = name.upper()
+    for spec in CORPORA.values():
+        if upper == spec.name or upper in spec.aliases:
+            return spec.name
+    return None
+
+
+def corpus_spec(name):
+    """The table entry for a known corpus name; KeyError lists the known ones."""
+    key = canonical_name(name)
+    if key is None:
+        raise KeyError(
+            f"unknown corpus {name!r}; known corpora: {', '.join(known_corpus_names())}"
+        )
+    return CORPORA[key]
+
+
+def known_corpus_names():
+    return sorted(CORPORA) + ["RAVDESS"]

@@ -1,0 +1,186 @@
+"""Readers for the six benchmark corpora in their distributed layouts, and own corpora.
+
+Each reader returns `Utterance(path, label, speaker)` records in the authors'
+sample order: classes in the label table's order, and inside a class the
+files in natural sort order. The folds are drawn over this order, so it is
+part of reproducing the paper (a different order mixes test and training
+samples of the released weights).
+"""
+import glob
+import os
+import re
+from collections import namedtuple
+
+from .config import CORPORA, canonical_name
+
+Utterance = namedtuple("Utterance", "path label speaker")
+AUDIO_EXTENSIONS = (".wav",)
+
+
+class CorpusError(ValueError):
+    """A corpus folder that cannot be read; the message says what to do."""
+
+
+def natural_key(text):
+    """Sort key that orders 'a2' before 'a10'."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def _audio_files(folder, recursive=False):
+    pattern = os.path.join(folder, "**", "*") if recursive else os.path.join(folder, "*")
+    return [
+        p
+        for p in glob.glob(pattern, recursive=recursive)
+        if os.path.isfile(p) and p.lower().endswith(AUDIO_EXTENSIONS)
+    ]
+
+
+def _in_authors_order(utterances, labels, root):
+    rank = {label: i for i, label in enumerate(labels)}
+    return sorted(utterances, key=lambda u: (rank[u.label], natural_key(os.path.relpath(u.path, root))))
+
+
+# --- the benchmark corpora -------------------------------------------------------
+
+EMODB_EMOTIONS = {"W": "angry", "L": "boredom", "E": "disgust", "A": "fear", "F": "happy", "N": "neutral", "T": "sad"}
+EMOVO_EMOTIONS = {"rab": "angry", "dis": "disgust", "pau": "fear", "gio": "happy", "neu": "neutral", "tri": "sad", "sor": "surprise"}
+RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "fear", "07": "disgust", "08": "surprise"}
+SAVEE_EMOTIONS = {"a": "angry", "d": "disgust", "f": "fear", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprise"}
+IEMOCAP_EMOTIONS = {"ang": "angry", "hap": "happy", "exc": "happy", "neu": "neutral", "sad": "sad"}
+
+
+def read_emodb(root):
+    """`SSTTTEV.wav` in root or root/wav; speaker SS, emotion letter E."""
+    folder = os.path.join(root, "wav") if os.path.isdir(os.path.join(root, "wav")) else root
+    out = []
+    for path in _audio_files(folder):
+        name = os.path.basename(path)
+        if len(name) >= 7 and name[5] in EMODB_EMOTIONS:
+            out.append(Utterance(path, EMODB_EMOTIONS[name[5]], name[:2]))
+    return out
+
+
+def read_casia(root):
+    """`root/<speaker>/<emotion>/<id>.wav`."""
+    labels = CORPORA["CASIA"].labels
+    out = []
+    for path in _audio_files(root, recursive=True):
+        parts = os.path.relpath(path, root).split(os.sep)
+        if len(parts) >= 3 and parts[-2] in labels:
+            out.append(Utterance(path, parts[-2], parts[-3]))
+    return out
+
+
+def read_emovo(root):
+    """`root/<speaker>/<code>-<speaker>-<sentence>.wav`."""
+    out = []
+    for path in _audio_files(root, recursive=True):
+        parts = os.path.splitext(os.path.basename(path))[0].split("-")
+        if len(parts) == 3 and parts[0].lower() in EMOVO_EMOTIONS:
+            out.append(Utterance(path, EMOVO_EMOTIONS[parts[0].lower()], parts[1].lower()))
+    return out
+
+
+def read_ravdess(root):
+    """`MM-VV-EE-II-SS-RR-AA.wav`, in Actor_XX folders or flat; speech audio only."""
+    out = []
+    for path in _audio_files(root, recursive=True):
+        parts = os.path.splitext(os.path.basename(path))[0].split("-")
+        if len(parts) == 7 and parts[0] == "03" and parts[1] == "01" and parts[2] in RAVDESS_EMOTIONS:
+            out.append(Utterance(path, RAVDESS_EMOTIONS[parts[2]], parts[6]))
+    return out
+
+
+_SAVEE_NAME = re.compile(r"^(?:(?P<speaker>[A-Za-z]{2})_)?(?P<code>sa|su|a|d|f|h|n)(?P<number>\d+)$")
+
+
+def read_savee(root):
+    """`root/<speaker>/<code><nn>.wav` or flat `<speaker>_<code><nn>.wav`."""
+    out = []
+    for path in _audio_files(root, recursive=True):
+        match = _SAVEE_NAME.match(os.path.splitext(os.path.basename(path))[0])
+        if not match:
+            continue
+        speaker = match.group("speaker") or os.path.basename(os.path.dirname(path))
+        out.append(Utterance(path, SAVEE_EMOTIONS[match.group("code")], speaker.upper()))
+    return out
+
+
+_IEMOCAP_LINE = re.compile(r"^\[[^\]]+\]\s+(?P<utt>Ses\d+[FM]_\S+)\s+(?P<emotion>\w+)\s+\[")
+
+
+def read_iemocap(root):
+    """Sessions 1-5; labels from EmoEvaluation; happy and excited merged; 4 classes."""
+    out = []
+    for session in sorted(glob.glob(os.path.join(root, "Session*"))):
+        for evaluation in sorted(glob.glob(os.path.join(session, "dialog", "EmoEvaluation", "*.txt"))):
+            with open(evaluation, encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    match = _IEMOCAP_LINE.match(line)
+                    if not match or match.group("emotion") not in IEMOCAP_EMOTIONS:
+                        continue
+                    utt = match.group("utt")
+                    dialog = utt.rsplit("_", 1)[0]
+                    path = os.path.join(session, "sentences", "wav", dialog, utt + ".wav")
+                    if os.path.isfile(path):
+                        speaker = utt[:5] + utt.rsplit("_", 1)[1][0]  # session + gender
+                        out.append(Utterance(path, IEMOCAP_EMOTIONS[match.group("emotion")], speaker))
+    return out
+
+
+READERS = {
+    "CASIA": read_casia,
+    "EMODB": read_emodb,
+    "EMOVO": read_emovo,
+    "IEMOCAP": read_iemocap,
+    "RAVDE": read_ravdess,
+    "SAVEE": read_savee,
+}
+
+
+# --- own corpora ---------------------------------------------------------------
+
+def read_class_folders(root, labels=None, speaker_regex=None):
+    """The authors' layout, for any corpus: `root/<class>/*.wav`.
+
+    Labels are the sorted folder names unless given. `speaker_regex` is
+    searched in each file name; its first group (or the whole match) is the
+    speaker, else the speaker is unknown ("").
+    """
+    if labels is None:
+        labels = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    pattern = re.compile(speaker_regex) if speaker_regex else None
+    out = []
+    for label in labels:
+        folder = os.path.join(root, label)
+        if not os.path.isdir(folder):
+            raise CorpusError(f"class folder {folder} not found; labels given: {', '.join(labels)}")
+        for path in _audio_files(folder, recursive=True):
+            speaker = ""
+            if pattern:
+                match = pattern.search(os.path.basename(path))
+                speaker = (match.group(1) if match.groups() else match.group(0)) if match else ""
+            out.append(Utterance(path, label, speaker))
+    return tuple(labels), out
+
+
+def read_corpus(data_name, root, labels=None, speaker_regex=None):
+    """Reads any corpus; returns (labels, utterances in the authors' order).
+
+    Known names use their native layout and the table's labels; any other
+    name is a folder-per-class corpus.
+    """
+    if not os.path.isdir(root):
+        raise CorpusError(f"audio folder {root} not found; pass --wav_dir PATH to the corpus' audio")
+    key = canonical_name(data_name)
+    if key == "DEMO":
+        raise CorpusError("the DEMO corpus is generated, not read: use timnet_keras.demo")
+    if key is not None:
+        labels = CORPORA[key].labels
+        utterances = READERS[key](root)
+    else:
+        labels, utterances = read_class_folders(root, labels, speaker_regex)
+    if not utterances:
+        layout = "its native layout" if key else "one sub-folder of .wav files per class"
+        raise CorpusError(f"no {data_name} audio found under {root}; expected {layout} (see README)")
+    return tuple(labels), _in_authors_order(utterances, labels, root)

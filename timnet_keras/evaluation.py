@@ -1,0 +1,83 @@
+"""Scores of a cross-validated run: per fold, mean +- std, and pooled; in percent.
+
+WAR (weighted average recall) is plain accuracy; UAR (unweighted average
+recall) is the mean of the per-class recalls, the fair figure on corpora
+whose classes are unbalanced. `pooled` scores all test predictions of all
+folds at once, which is what the paper's tables and our README report.
+"""
+import csv
+import io
+import os
+
+import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix, recall_score
+
+
+def war(y_true, y_pred):
+    return 100.0 * float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+def uar(y_true, y_pred):
+    present = np.unique(y_true)  # a fold may lack a class; its recall is undefined
+    return 100.0 * float(recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+
+
+def cross_entropy(y_true, probabilities):
+    p = np.clip(probabilities[np.arange(len(y_true)), y_true], 1e-7, 1.0)
+    return float(-np.mean(np.log(p)))
+
+
+def fold_scores(y_true, probabilities):
+    y_pred = np.argmax(probabilities, axis=1)
+    return {"war": war(y_true, y_pred), "uar": uar(y_true, y_pred), "loss": cross_entropy(y_true, probabilities), "n_test": int(len(y_true))}
+
+
+def summarize_folds(fold_results, labels):
+    """Per fold, mean +- std over folds, and pooled scores with the pooled confusion matrix.
+
+    `fold_results`: [{"fold", "test_indices", "y_true", "probabilities", ...}] in fold order.
+    """
+    folds = [dict(fold=r["fold"], **fold_scores(np.asarray(r["y_true"]), np.asarray(r["probabilities"]))) for r in fold_results]
+    y_true = np.concatenate([r["y_true"] for r in fold_results]).astype(int)
+    y_pred = np.concatenate([np.argmax(r["probabilities"], axis=1) for r in fold_results])
+    summary = {"folds": folds}
+    for key in ("war", "uar", "loss"):
+        values = [f[key] for f in folds]
+        summary.setdefault("mean", {})[key] = float(np.mean(values))
+        summary.setdefault("std", {})[key] = float(np.std(values))
+    summary["pooled"] = {"war": war(y_true, y_pred), "uar": uar(y_true, y_pred), "n_test": int(len(y_true))}
+    summary["labels"] = list(labels)
+    summary["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=range(len(labels))).tolist()
+    return summary
+
+
+def classification_report_csv(fold_results, labels):
+    """One CSV of every fold's per-class precision, recall, F1 and support."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["fold", "class", "precision", "recall", "f1", "support"])
+    for r in fold_results:
+        report = classification_report(
+            r["y_true"], np.argmax(r["probabilities"], axis=1), labels=range(len(labels)),
+            target_names=list(labels), output_dict=True, zero_division=0,
+        )
+        for name in list(labels) + ["macro avg", "weighted avg"]:
+            row = report[name]
+            writer.writerow([r["fold"], name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1-score']:.4f}", int(row["support"])])
+    return out.getvalue()
+
+
+def console_table(summary):
+    """The short table the console ends with."""
+    lines = ["fold    WAR %   UAR %"]
+    lines += [f"{f['fold']:>4}  {f['war']:6.2f}  {f['uar']:6.2f}" for f in summary["folds"]]
+    lines.append(f"mean  {summary['mean']['war']:6.2f}  {summary['mean']['uar']:6.2f}   (std {summary['std']['war']:.2f} / {summary['std']['uar']:.2f})")
+    lines.append(f"pooled {summary['pooled']['war']:5.2f}  {summary['pooled']['uar']:6.2f}")
+    return "\n".join(lines)
+
+
+def write_text_atomic(path, text):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

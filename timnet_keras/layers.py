@@ -1,0 +1,194 @@
+"""TIM-Net's layers, written on keras.ops so they run on TensorFlow and JAX.
+
+Every layer is a registered, serializable `keras.layers.Layer` with
+`get_config`, so models holding them save and load as `.keras` files.
+"""
+import keras
+from keras import ops
+
+PACKAGE = "timnet_keras"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CausalConv1D(keras.layers.Layer):
+    """Dilated causal 1-D convolution: output[t] sees input[<= t] only.
+
+    Holds the same variables as `keras.layers.Conv1D(padding="causal")`
+    (kernel (kernel_size, in, filters), bias (filters,)), so the authors'
+    weights drop in unchanged. It computes the convolution as one matrix
+    product over the stacked, shifted taps instead of a dilated convolution
+    kernel, which is what makes a CPU training step fast.
+
+    Args:
+        filters: number of output channels.
+        kernel_size: taps; tap k looks (kernel_size - 1 - k) * dilation_rate frames back.
+        dilation_rate: spacing of the taps in frames.
+
+    Example:
+        >>> conv = CausalConv1D(39, kernel_size=2, dilation_rate=4)
+        >>> conv(np.zeros((8, 188, 39), "float32")).shape
+        (8, 188, 39)
+    """
+
+    def __init__(self, filters, kernel_size=1, dilation_rate=1, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.dilation_rate = int(dilation_rate)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.kernel_size, channels, self.filters),
+            initializer="glorot_uniform",
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def call(self, x):
+        k, d = self.kernel_size, self.dilation_rate
+        if k == 1:
+            return ops.matmul(x, self.kernel[0]) + self.bias
+        steps = ops.shape(x)[1]
+        padded = ops.pad(x, [[0, 0], [(k - 1) * d, 0], [0, 0]])
+        taps = [padded[:, i * d : i * d + steps, :] for i in range(k)]
+        stacked = ops.concatenate(taps, axis=-1)
+        kernel = ops.reshape(self.kernel, (k * self.kernel.shape[1], self.filters))
+        return ops.matmul(stacked, kernel) + self.bias
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters, kernel_size=self.kernel_size, dilation_rate=self.dilation_rate
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TemporalAwareBlock(keras.layers.Layer):
+    """TIM-Net's Temporal-Aware Block: a sigmoid gate over the block's input.
+
+    Two sub-blocks (causal dilated conv -> BatchNorm -> activation ->
+    SpatialDropout1D); the output is input * sigmoid(second sub-block), so
+    the block re-weights frames instead of adding a residual.
+
+    Args:
+        dilation_rate: the block's dilation (1, 2, 4, ... in TIM-Net).
+        filters: channels of both convolutions; the input must have as many.
+        kernel_size: taps of both convolutions.
+        dropout_rate: SpatialDropout1D rate (whole channels are dropped).
+        activation: activation after each BatchNorm.
+
+    Example:
+        >>> block = TemporalAwareBlock(dilation_rate=2)
+        >>> block(np.zeros((4, 188, 39), "float32")).shape
+        (4, 188, 39)
+    """
+
+    def __init__(
+        self, dilation_rate, filters=39, kernel_size=2, dropout_rate=0.1, activation="relu", **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.dilation_rate = int(dilation_rate)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.dropout_rate = float(dropout_rate)
+        self.activation = activation
+        # Creation order conv, BN, conv, BN is the authors' (weights are matched on it).
+        self.conv_1 = CausalConv1D(filters, kernel_size, dilation_rate, name="conv_1")
+        self.norm_1 = keras.layers.BatchNormalization(name="norm_1")
+        self.conv_2 = CausalConv1D(filters, kernel_size, dilation_rate, name="conv_2")
+        self.norm_2 = keras.layers.BatchNormalization(name="norm_2")
+        self.drop_1 = keras.layers.SpatialDropout1D(dropout_rate)
+        self.drop_2 = keras.layers.SpatialDropout1D(dropout_rate)
+        self._activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.filters:
+            raise ValueError(
+                f"TemporalAwareBlock with {self.filters} filters needs {self.filters} input "
+                f"channels, got {input_shape[-1]}"
+            )
+        self.conv_1.build(input_shape)
+        self.norm_1.build(input_shape)
+        self.conv_2.build(input_shape)
+        self.norm_2.build(input_shape)
+
+    def transform(self, x, training=None):
+        """The two sub-blocks: what the gate (or a residual) is made of."""
+        h = self.conv_1(x)
+        h = self.drop_1(self._activation(self.norm_1(h, training=training)), training=training)
+        h = self.conv_2(h)
+        return self.drop_2(self._activation(self.norm_2(h, training=training)), training=training)
+
+    def call(self, x, training=None):
+        return x * ops.sigmoid(self.transform(x, training=training))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            dilation_rate=self.dilation_rate,
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            dropout_rate=self.dropout_rate,
+            activation=self.activation,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ResidualTCNBlock(TemporalAwareBlock):
+    """A plain TCN residual block (input + sub-blocks): the `tcn` ablation."""
+
+    def call(self, x, training=None):
+        return x + self.transform(x, training=training)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class WeightLayer(keras.layers.Layer):
+    """Dynamic receptive-field fusion: g = sum_j w_j g_j over the n scales.
+
+    Learns one weight per scale (kernel (n, 1), initializer "uniform" as the
+    authors'), so the network chooses which receptive fields matter.
+    Input (batch, n, channels) -> output (batch, channels).
+
+    Example:
+        >>> WeightLayer()(np.ones((2, 8, 39), "float32")).shape
+        (2, 39)
+    """
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel", shape=(input_shape[1], 1), initializer="uniform"
+        )
+
+    def call(self, x):
+        return ops.squeeze(ops.matmul(ops.transpose(x, (0, 2, 1)), self.kernel), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TimeReverse(keras.layers.Layer):
+    """Reverses the time axis: the backward branch's view of the sequence."""
+
+    def call(self, x):
+        return ops.flip(x, axis=1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ScaleAverage(keras.layers.Layer):
+    """Plain mean over the scales (batch, n, c) -> (batch, c): the `no_df` ablation."""
+
+    def call(self, x):
+        return ops.mean(x, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
