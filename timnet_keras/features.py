@@ -121,7 +121,10 @@ def _map(function, items, workers, desc):
     workers = max(1, min(workers or os.cpu_count() or 1, len(items) or 1))
     progress = dict(total=len(items), desc=desc, unit="file", disable=None)
     if workers == 1:
-        return [function(item) for item in tqdm(items, **progress)]
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):  # as in the workers, so features never depend on --workers
+            return [function(item) for item in tqdm(items, **progress)]
     import multiprocessing
     import sys
 

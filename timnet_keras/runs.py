@@ -17,7 +17,7 @@ from .checkpoints import fold_weights_name, load_authors_weights, read_checkpoin
 from .config import CROSS_CORPUS_LABELS, CROSS_CORPUS_NAMES, SAMPLE_RATE, canonical_name
 from .evaluation import classification_report_csv, console_table, summarize_folds, write_text_atomic
 from .features import BadAudioError, file_features, frames_for, mfcc_matrix
-from .model import build_timnet
+from .model import backbone_of, build_timnet
 from .training import (
     RUN_CONFIG,
     FoldTrainer,
@@ -192,6 +192,7 @@ def test(features, data_name, test_path, authors_model_config, seed, result_path
     if len(folds) != len(weight_files):
         raise RunError(f"{test_path} holds {len(weight_files)} fold weights but the protocol gives {len(folds)} folds")
     model = build_timnet(**run_config["model"])
+    representation = backbone_of(model) if tsne else None  # shares the model's layers and weights
     records, representations = [], []
     for fold, ((_, test_idx), path) in enumerate(zip(folds, weight_files), start=1):
         load_authors_weights(model, path)
@@ -199,9 +200,7 @@ def test(features, data_name, test_path, authors_model_config, seed, result_path
         probabilities = np.asarray(model.predict(x, batch_size=64, verbose=0))
         records.append({"fold": fold, "y_true": features.classes[test_idx], "probabilities": probabilities})
         if tsne:
-            from .model import backbone_of
-
-            representations.append(np.asarray(backbone_of(model).predict(x, batch_size=64, verbose=0)))
+            representations.append(np.asarray(representation.predict(x, batch_size=64, verbose=0)))
     header = _header(run_config, mode="test", run_dir=test_path)
     result_dir = os.path.join(result_path, f"{os.path.basename(os.path.normpath(test_path))}_test_{stamp()}")
     histories = []

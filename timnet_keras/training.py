@@ -156,12 +156,15 @@ class FoldTrainer:
         # pipeline every epoch, which cost 30 % on top of the steps here.
         bar = tqdm(range(epochs), desc=desc, unit="epoch", leave=False, disable=None)
         for epoch in bar:
-            model.reset_metrics()
             order = rng.permutation(len(x_train))
+            totals = {}
             for start in range(0, len(order), batch):
                 index = order[start : start + batch]
-                logs = model.train_on_batch(x_train[index], y_smooth[index], return_dict=True)
-            logs = {k: float(v) for k, v in logs.items()}
+                model.reset_metrics()
+                batch_logs = model.train_on_batch(x_train[index], y_smooth[index], return_dict=True)
+                for key, value in batch_logs.items():
+                    totals[key] = totals.get(key, 0.0) + float(value) * len(index)
+            logs = {key: total / len(order) for key, total in totals.items()}  # epoch means over samples
             if validation is not None:
                 probabilities = model.predict(validation[0], batch_size=batch, verbose=0)
                 logs["val_accuracy"] = float(np.mean(np.argmax(probabilities, 1) == np.argmax(validation[1], 1)))

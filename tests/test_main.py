@@ -1,0 +1,140 @@
+"""Code/main.py end to end on a tiny corpus: train, test, predict, resume, labels, errors."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import EMODB_46, needs_emodb_46
+from timnet_keras import cli, training
+from timnet_keras.cache import save_feature_cache
+from timnet_keras.demo import write_demo_wavs
+from timnet_keras.extract import demo_features
+
+TINY = ["--epoch", "2", "--dilation_size", "2", "--split_fold", "3", "--batch_size", "8", "--no-xla"]
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    save_feature_cache(str(tmp_path / "MFCC" / "DEMO.npz"), demo_features(mean_signal_length=8192, n_utterances=24))
+    paths = ["--mfcc_path", str(tmp_path / "MFCC"), "--model_path", str(tmp_path / "Models"), "--result_path", str(tmp_path / "Results")]
+    os.makedirs(tmp_path / "Models")
+    return tmp_path, paths
+
+
+def run_dirs(root):
+    return sorted(glob.glob(str(root / "Models" / "DEMO_*")))
+
+
+@pytest.mark.slow
+def test_train_then_test_then_predict(workspace, capsys):
+    root, paths = workspace
+    assert cli.main(["--mode", "train", "--data", "DEMO", *TINY, *paths]) == 0
+    (run,) = run_dirs(root)
+    assert sorted(os.listdir(run)) == sorted(["run_config.json"] + [f"3-fold_weights_best_{i}.hdf5" for i in (1, 2, 3)]
+                                             + [f"fold_{i}.json" for i in (1, 2, 3)])
+    summary = json.load(open(glob.glob(str(root / "Results" / "DEMO_*" / "summary.json"))[0]))
+    assert summary["selection"] == "last" and summary["test_selected"] is False
+    assert set(summary["pooled"]) >= {"war", "uar"} and len(summary["folds"]) == 3
+    assert np.array(summary["confusion_matrix"]).sum() == 24
+
+    assert cli.main(["--mode", "test", "--data", "DEMO", "--tsne", *paths]) == 0
+    (tested,) = glob.glob(str(root / "Results" / "DEMO_*_test_*"))
+    assert {"summary.json", "classification_report.csv", "confusion_matrix.png", "tsne.png"} <= set(os.listdir(tested))
+    retested = json.load(open(os.path.join(tested, "summary.json")))
+    assert retested["pooled"] == pytest.approx(summary["pooled"], abs=1e-6)  # same folds, same weights
+
+    wavs = write_demo_wavs(str(root / "wavs"), n_utterances=4)
+    (root / "broken.wav").write_bytes(b"")
+    out = str(root / "pred.json")
+    assert cli.main(["--mode", "predict", "--data", "DEMO", "--wav", *wavs, str(root / "broken.wav"), "--output", out, *paths]) == 0
+    captured = capsys.readouterr()
+    assert "skipped:" in captured.err and "broken.wav" in captured.err
+    rows = json.load(open(out))
+    assert len(rows) == 4 and all(abs(sum(r["probabilities"].values()) - 1) < 1e-3 for r in rows)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_first_unfinished_fold(workspace, monkeypatch):
+    root, paths = workspace
+    real = training.FoldTrainer.train_fold
+    calls = []
+
+    def dies_in_fold_2(self, fold, *args, **kwargs):
+        calls.append(fold)
+        if fold == 2:
+            raise KeyboardInterrupt
+        return real(self, fold, *args, **kwargs)
+
+    monkeypatch.setattr(training.FoldTrainer, "train_fold", dies_in_fold_2)
+    assert cli.main(["--mode", "train", "--data", "DEMO", *TINY, *paths]) == 130
+    (run,) = run_dirs(root)
+    assert training.finished_folds(run, 3) == [1]
+    assert not glob.glob(os.path.join(run, "*tmp*"))
+    monkeypatch.setattr(training.FoldTrainer, "train_fold", real)
+    fold_1 = open(os.path.join(run, "3-fold_weights_best_1.hdf5"), "rb").read()
+    assert cli.main(["--mode", "train", "--data", "DEMO", "--resume", run, *TINY, *paths]) == 0
+    assert training.finished_folds(run, 3) == [1, 2, 3]
+    assert open(os.path.join(run, "3-fold_weights_best_1.hdf5"), "rb").read() == fold_1  # not retrained
+
+
+@pytest.mark.slow
+def test_best_test_runs_are_labelled_test_selected(workspace, capsys):
+    root, paths = workspace
+    assert cli.main(["--mode", "train", "--data", "DEMO", "--select", "best-test", *TINY, *paths]) == 0
+    assert "test-selected" in capsys.readouterr().out
+    summary = json.load(open(glob.glob(str(root / "Results" / "DEMO_*" / "summary.json"))[0]))
+    assert summary["test_selected"] is True and "TEST-SELECTED" in summary["selection_note"]
+
+
+@pytest.mark.slow
+def test_speaker_protocol_never_shares_a_speaker_between_train_and_test():
+    features = demo_features(mean_signal_length=4096, n_utterances=48)
+    folds = training.make_folds(features, "speaker", 10, 46)
+    speakers = np.array(features.speakers)
+    assert len(folds) == 6  # six synthetic speakers: leave-one-speaker-out
+    for train, test in folds:
+        assert not set(speakers[train]) & set(speakers[test])
+
+
+def test_unknown_data_name_lists_the_known_ones(workspace, capsys):
+    _, paths = workspace
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--mode", "train", "--data", "NOPE", *paths])
+    assert "EMODB" in str(exit_.value) and "unknown --data" in str(exit_.value)
+
+
+def test_missing_cache_says_which_extract_command_to_run(tmp_path, capsys):
+    assert cli.main(["--mode", "train", "--data", "EMODB", "--mfcc_path", str(tmp_path)]) == 2
+    assert "python Code/extract_feature.py --data_name EMODB --wav_dir PATH" in capsys.readouterr().err
+
+
+def test_an_empty_run_folder_is_a_one_line_error(workspace, capsys):
+    root, paths = workspace
+    empty = root / "Models" / "empty"
+    empty.mkdir()
+    assert cli.main(["--mode", "test", "--data", "DEMO", "--test_path", str(empty), *paths]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "no fold weights" in err and "\n" not in err
+
+
+@needs_emodb_46
+@pytest.mark.shared
+def test_a_fold_count_that_does_not_match_the_files_is_refused(workspace, capsys, tmp_path):
+    root, paths = workspace
+    partial = root / "partial"
+    partial.mkdir()
+    for i in (1, 2):
+        os.symlink(os.path.join(EMODB_46, f"10-fold_weights_best_{i}.hdf5"), partial / f"10-fold_weights_best_{i}.hdf5")
+    assert cli.main(["--mode", "test", "--data", "DEMO", "--test_path", str(partial), *paths]) == 2
+    assert "fold count does not match" in capsys.readouterr().err
+
+
+@needs_emodb_46
+@pytest.mark.shared
+def test_weights_that_do_not_fit_the_data_are_a_one_line_error(workspace, capsys):
+    _, paths = workspace  # DEMO has 4 classes and 87... frames; the EMODB files have 7 classes
+    assert cli.main(["--mode", "test", "--data", "DEMO", "--test_path", EMODB_46, "--random_seed", "46", *paths]) == 2
+    err = capsys.readouterr().err
+    assert "holds 7 classes" in err and "expects 4 classes" in err
