@@ -1,0 +1,39 @@
+"""--mode test for the 10 EMODB_46 folds (start-up included), predict latency, training peak memory."""
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from common import EMODB_46, EMODB_WAV, REPO, median_ms
+
+if not (os.path.isdir(EMODB_WAV) and os.path.isdir(EMODB_46)):
+    sys.exit("skipped: needs ../shared (Emo-DB and EMODB_46)")
+work = tempfile.mkdtemp()
+main = [sys.executable, os.path.join(REPO, "Code", "main.py")]
+dirs = ["--mfcc_path", os.path.join(work, "MFCC"), "--result_path", os.path.join(work, "Results"), "--model_path", os.path.join(work, "Models")]
+subprocess.run([sys.executable, os.path.join(REPO, "Code", "extract_feature.py"), "--data_name", "EMODB", "--wav_dir", EMODB_WAV,
+                "--mfcc_path", os.path.join(work, "MFCC")], check=True, capture_output=True)
+
+start = time.perf_counter()
+out = subprocess.run(main + ["--mode", "test", "--data", "EMODB", "--test_path", EMODB_46, *dirs], check=True, capture_output=True, text=True).stdout
+print(f"--mode test, 10 folds, start-up included: {time.perf_counter() - start:.1f} s (authors: 104 s)")
+print("  " + [l for l in out.splitlines() if l.startswith("pooled")][0])
+
+from timnet_keras.checkpoints import load_authors_weights  # noqa: E402
+from timnet_keras.features import file_features  # noqa: E402
+from timnet_keras.model import build_timnet  # noqa: E402
+
+wav = sorted(p for p in os.listdir(os.path.join(EMODB_WAV, "wav")))
+durations = {p: os.path.getsize(os.path.join(EMODB_WAV, "wav", p)) for p in wav}
+four_second = min(durations, key=lambda p: abs(durations[p] - 44 - 4 * 32000))  # 16-bit 16 kHz: 32 kB/s
+path = os.path.join(EMODB_WAV, "wav", four_second)
+model = load_authors_weights(build_timnet((188, 39), 7), os.path.join(EMODB_46, "10-fold_weights_best_1.hdf5"))
+predict = lambda: np.asarray(model.predict_on_batch(file_features(path, 96000)[None]))
+print(f"predict one {durations[four_second] / 32000:.1f}-s file with a loaded model (features + forward): median {median_ms(predict):.1f} ms")
+
+subprocess.run(main + ["--mode", "train", "--data", "EMODB", "--epoch", "2", "--split_fold", "10", *dirs], check=True, capture_output=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(f"peak memory of a training run (largest child process, 10 folds x 2 epochs): {peak:.0f} MB")

@@ -1,0 +1,31 @@
+"""Training-step time at batch 64, EMODB shape, against the same-run GEMM throughput.
+
+A step is about 7.3 GFLOP (REFERENCE.md). Prints the median of 20 steps after
+warm-up, the GFLOP/s that implies, and its share of a large float32 GEMM.
+"""
+import argparse
+
+import numpy as np
+from common import gemm_gflops, median_ms
+
+STEP_GFLOP = 7.3
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--no-xla", dest="jit", action="store_false")
+args = parser.parse_args()
+
+from timnet_keras.training import FoldTrainer  # noqa: E402
+from timnet_keras.config import TRAINING_DEFAULTS as D  # noqa: E402
+
+training = dict(lr=D["lr"], beta1=D["beta1"], beta2=D["beta2"], epsilon=D["epsilon"], batch_size=64, epoch=1, label_smoothing=0.1)
+trainer = FoldTrainer(dict(input_shape=[188, 39], num_classes=7), training, 46, "last", args.jit)
+model = trainer._compiled_model()
+rng = np.random.default_rng(0)
+x = rng.standard_normal((64, 188, 39), dtype=np.float32)
+y = np.eye(7, dtype=np.float32)[rng.integers(0, 7, 64)] * 0.9 + 0.1 / 7
+step = median_ms(lambda: model.train_on_batch(x, y), repeats=20, warmup=3)
+gemm = gemm_gflops()
+achieved = STEP_GFLOP / (step / 1000)
+print(f"train step (batch 64, 188x39, 7 classes, 8 blocks, XLA={args.jit}): median {step:.1f} ms")
+print(f"  authors' graph 420-515 ms -> speed-up {420 / step:.2f}x to {515 / step:.2f}x")
+print(f"  {achieved:.0f} GFLOP/s achieved; same-run float32 GEMM {gemm:.0f} GFLOP/s; ratio {100 * achieved / gemm:.0f} %")
