@@ -29,10 +29,6 @@ class FeatureSet:
     def classes(self):
         return np.argmax(self.y, axis=1)
 
-    def subset(self, indices):
-        pick = lambda seq: tuple(seq[i] for i in indices) if len(seq) else ()
-        return FeatureSet(self.x[indices], self.y[indices], self.labels, pick(self.paths), pick(self.speakers), dict(self.settings))
-
 
 def one_hot(class_indices, num_classes):
     return np.eye(num_classes, dtype=np.float32)[np.asarray(class_indices, dtype=int)]

@@ -39,12 +39,9 @@ def _run(function, argv):
         raise
 
 
-def _data_name(name, allow_own=True):
-    key = canonical_name(name)
-    if key is None and not allow_own:
-        raise SystemExit(f"error: unknown --data {name!r}; known corpora: {', '.join(known_corpus_names())} "
-                         f"(own corpora: extract them first with Code/extract_feature.py)")
-    return key or name
+def _data_name(name):
+    """The table's name for a known corpus (any case, aliases); an own corpus keeps its name."""
+    return canonical_name(name) or name
 
 
 # --- extract_feature.py ---------------------------------------------------------------------
@@ -221,13 +218,13 @@ def _main(argv):
 
 def _predict(args, name, features, model_config, seed):
     from . import runs
-    from .corpora import _audio_files
+    from .corpora import audio_files
 
     paths = list(args.wav or [])
     if args.wav_dir:
         if not os.path.isdir(args.wav_dir):
             raise SystemExit(f"error: --wav_dir {args.wav_dir}: no such folder")
-        paths += sorted(_audio_files(args.wav_dir, recursive=True))
+        paths += sorted(audio_files(args.wav_dir, recursive=True))
     if not paths:
         raise SystemExit("error: predict mode needs --wav FILE [FILE ...] or --wav_dir DIR")
     test_path = args.test_path or runs.newest_run(args.model_path, name)
@@ -246,8 +243,6 @@ def _cross(args):
     if not args.source or (args.source.lower() != "all" and not args.target):
         raise SystemExit("error: cross mode needs --source CORPUS --target CORPUS, or --source all")
     setup_device(args.gpu)
-    import json
-
     from . import runs
 
     pairs = runs.cross_corpus_pairs(args.source, args.target or "")

@@ -26,7 +26,7 @@ def natural_key(text):
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
-def _audio_files(folder, recursive=False):
+def audio_files(folder, recursive=False):
     pattern = os.path.join(folder, "**", "*") if recursive else os.path.join(folder, "*")
     return [
         p
@@ -53,7 +53,7 @@ def read_emodb(root):
     """`SSTTTEV.wav` in root or root/wav; speaker SS, emotion letter E."""
     folder = os.path.join(root, "wav") if os.path.isdir(os.path.join(root, "wav")) else root
     out = []
-    for path in _audio_files(folder):
+    for path in audio_files(folder):
         name = os.path.basename(path)
         if len(name) >= 7 and name[5] in EMODB_EMOTIONS:
             out.append(Utterance(path, EMODB_EMOTIONS[name[5]], name[:2]))
@@ -64,7 +64,7 @@ def read_casia(root):
     """`root/<speaker>/<emotion>/<id>.wav`."""
     labels = CORPORA["CASIA"].labels
     out = []
-    for path in _audio_files(root, recursive=True):
+    for path in audio_files(root, recursive=True):
         parts = os.path.relpath(path, root).split(os.sep)
         if len(parts) >= 3 and parts[-2] in labels:
             out.append(Utterance(path, parts[-2], parts[-3]))
@@ -74,7 +74,7 @@ def read_casia(root):
 def read_emovo(root):
     """`root/<speaker>/<code>-<speaker>-<sentence>.wav`."""
     out = []
-    for path in _audio_files(root, recursive=True):
+    for path in audio_files(root, recursive=True):
         parts = os.path.splitext(os.path.basename(path))[0].split("-")
         if len(parts) == 3 and parts[0].lower() in EMOVO_EMOTIONS:
             out.append(Utterance(path, EMOVO_EMOTIONS[parts[0].lower()], parts[1].lower()))
@@ -84,7 +84,7 @@ def read_emovo(root):
 def read_ravdess(root):
     """`MM-VV-EE-II-SS-RR-AA.wav`, in Actor_XX folders or flat; speech audio only."""
     out = []
-    for path in _audio_files(root, recursive=True):
+    for path in audio_files(root, recursive=True):
         parts = os.path.splitext(os.path.basename(path))[0].split("-")
         if len(parts) == 7 and parts[0] == "03" and parts[1] == "01" and parts[2] in RAVDESS_EMOTIONS:
             out.append(Utterance(path, RAVDESS_EMOTIONS[parts[2]], parts[6]))
@@ -97,7 +97,7 @@ _SAVEE_NAME = re.compile(r"^(?:(?P<speaker>[A-Za-z]{2})_)?(?P<code>sa|su|a|d|f|h
 def read_savee(root):
     """`root/<speaker>/<code><nn>.wav` or flat `<speaker>_<code><nn>.wav`."""
     out = []
-    for path in _audio_files(root, recursive=True):
+    for path in audio_files(root, recursive=True):
         match = _SAVEE_NAME.match(os.path.splitext(os.path.basename(path))[0])
         if not match:
             continue
@@ -155,7 +155,7 @@ def read_class_folders(root, labels=None, speaker_regex=None):
         folder = os.path.join(root, label)
         if not os.path.isdir(folder):
             raise CorpusError(f"class folder {folder} not found; labels given: {', '.join(labels)}")
-        for path in _audio_files(folder, recursive=True):
+        for path in audio_files(folder, recursive=True):
             speaker = ""
             if pattern:
                 match = pattern.search(os.path.basename(path))

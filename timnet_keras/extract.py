@@ -4,9 +4,9 @@ import os
 import numpy as np
 
 from .cache import FeatureSet, cache_path, one_hot, save_feature_cache
-from .config import CORPORA, canonical_name
+from .config import CORPORA, SAMPLE_RATE, canonical_name
 from .corpora import read_corpus
-from .features import auto_signal_length, extract_features, feature_settings, fit_length, mfcc_matrix
+from .features import AUTO_LENGTH_PERCENTILE, auto_signal_length, extract_features, feature_settings, fit_length, mfcc_matrix
 
 
 def default_signal_length(data_name):
@@ -27,12 +27,12 @@ def corpus_features(data_name, wav_dir=None, mean_signal_length=None, workers=No
         return demo_features(mean_signal_length)
     labels, utterances = read_corpus(name, wav_dir, labels=labels, speaker_regex=speaker_regex)
     paths = [u.path for u in utterances]
-    if mean_signal_length in (None, "auto"):
-        mean_signal_length = default_signal_length(name) if mean_signal_length is None else None
-        if mean_signal_length is None:
-            mean_signal_length = auto_signal_length(paths, workers, skip_bad)
-            log(f"mean_signal_length auto: {mean_signal_length} samples "
-                f"({mean_signal_length / 22050:.2f} s, the 75th percentile of the durations)")
+    if mean_signal_length is None:
+        mean_signal_length = default_signal_length(name) or "auto"  # own corpora: auto
+    if mean_signal_length == "auto":
+        mean_signal_length = auto_signal_length(paths, workers, skip_bad)
+        log(f"mean_signal_length auto: {mean_signal_length} samples ({mean_signal_length / SAMPLE_RATE:.2f} s, "
+            f"the {AUTO_LENGTH_PERCENTILE}th percentile of the durations)")
     x, kept, errors = extract_features(paths, int(mean_signal_length), workers, skip_bad)
     for error in errors:
         log(f"skipped: {error}")

@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from .cache import FeatureSet, cache_path, load_feature_cache
-from .checkpoints import fold_weights_name, load_authors_weights, read_checkpoint_config
-from .config import CROSS_CORPUS_LABELS, CROSS_CORPUS_NAMES, SAMPLE_RATE, canonical_name
+from .cache import cache_path, load_feature_cache
+from .checkpoints import load_authors_weights, read_checkpoint_config
+from .config import CROSS_CORPUS_LABELS, CROSS_CORPUS_NAMES, canonical_name
 from .evaluation import classification_report_csv, console_table, summarize_folds, write_text_atomic
 from .features import BadAudioError, file_features, frames_for, mfcc_matrix
 from .model import backbone_of, build_timnet
@@ -43,19 +43,12 @@ def stamp():
 
 
 def load_features(mfcc_dir, data_name, allow_pickle=False, labels=None):
-    from .cache import CacheError
-
     path = cache_path(mfcc_dir, data_name)
-    try:
-        return load_feature_cache(path, labels=labels, allow_pickle=allow_pickle)
-    except CacheError as error:
-        if "no feature cache" in str(error):
-            wav = "" if data_name == "DEMO" else " --wav_dir PATH"
-            raise RunError(
-                f"no features for {data_name} at {path}; run: python Code/extract_feature.py --data_name {data_name}{wav} "
-                f"(or pass --wav_dir to main.py)"
-            ) from None
-        raise
+    if not any(os.path.isfile(os.path.splitext(path)[0] + ext) for ext in (".npz", ".npy")):
+        wav = "" if data_name == "DEMO" else " --wav_dir PATH"
+        raise RunError(f"no features for {data_name} at {path}; run: python Code/extract_feature.py --data_name {data_name}{wav} "
+                       f"(or pass --wav_dir to main.py)")
+    return load_feature_cache(path, labels=labels, allow_pickle=allow_pickle)
 
 
 # --- results -----------------------------------------------------------------------------
@@ -222,7 +215,7 @@ def test(features, data_name, test_path, authors_model_config, seed, result_path
 
 # --- predict ------------------------------------------------------------------------------
 
-def predict_files(paths, test_path, data_name, features_like, authors_model_config, seed, top=3, log=print):
+def predict_files(paths, test_path, data_name, features_like, authors_model_config, seed):
     """Mean of the fold models' probabilities for each audio file; bad files are reported, not fatal.
 
     Returns (rows, errors); each row: {"file", "label", "probabilities": {label: p}}.
@@ -261,8 +254,7 @@ def write_predictions(rows, path):
     if path.lower().endswith(".json"):
         text = json.dumps(rows, indent=1)
     else:
-        labels = list(rows[0]["probabilities"]) if rows else []
-        labels = sorted(labels)
+        labels = sorted(rows[0]["probabilities"]) if rows else []
         lines = ["file,label," + ",".join(labels)]
         lines += [f"{r['file']},{r['label']}," + ",".join(f"{r['probabilities'][k]:.4f}" for k in labels) for r in rows]
         text = "\n".join(lines) + "\n"
