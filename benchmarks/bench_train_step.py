@@ -26,6 +26,8 @@ y = np.eye(7, dtype=np.float32)[rng.integers(0, 7, 64)] * 0.9 + 0.1 / 7
 step = median_ms(lambda: model.train_on_batch(x, y), repeats=20, warmup=3)
 gemm = gemm_gflops()
 achieved = STEP_GFLOP / (step / 1000)
-print(f"train step (batch 64, 188x39, 7 classes, 8 blocks, XLA={args.jit}): median {step:.1f} ms")
+import keras  # noqa: E402
+
+print(f"train step (batch 64, 188x39, 7 classes, 8 blocks, {keras.backend.backend()}, XLA={args.jit}): median {step:.1f} ms")
 print(f"  authors' graph 420-515 ms -> speed-up {420 / step:.2f}x to {515 / step:.2f}x")
 print(f"  {achieved:.0f} GFLOP/s achieved; same-run float32 GEMM {gemm:.0f} GFLOP/s; ratio {100 * achieved / gemm:.0f} %")

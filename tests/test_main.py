@@ -1,7 +1,10 @@
 """Code/main.py end to end on a tiny corpus: train, test, predict, resume, labels, errors."""
 import glob
+import importlib.util
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ from timnet_keras.cache import save_feature_cache
 from timnet_keras.demo import write_demo_wavs
 from timnet_keras.extract import demo_features
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--epoch", "2", "--dilation_size", "2", "--split_fold", "3", "--batch_size", "8", "--no-xla"]
 
 
@@ -86,6 +90,41 @@ def test_best_test_runs_are_labelled_test_selected(workspace, capsys):
     assert "test-selected" in capsys.readouterr().out
     summary = json.load(open(glob.glob(str(root / "Results" / "DEMO_*" / "summary.json"))[0]))
     assert summary["test_selected"] is True and "TEST-SELECTED" in summary["selection_note"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
+def test_backend_jax_trains_tests_and_predicts_without_loading_tensorflow(workspace):
+    """The JAX route is the low-memory one only if TensorFlow (700 MB resident) stays out of the process."""
+    root, paths = workspace
+    wavs = write_demo_wavs(str(root / "wavs"), n_utterances=2)
+    script = (
+        "import json, sys; from timnet_keras import cli\n"
+        "argv, paths, wavs = json.loads(sys.argv[1])\n"
+        "assert cli.main(['--mode', 'train', '--backend', 'jax', *argv, *paths]) == 0\n"
+        "assert cli.main(['--mode', 'test', '--backend', 'jax', '--data', 'DEMO', *paths]) == 0\n"
+        "assert cli.main(['--mode', 'predict', '--backend', 'jax', '--data', 'DEMO', '--wav', *wavs, *paths]) == 0\n"
+        "import keras; assert keras.backend.backend() == 'jax'\n"
+        "print('tensorflow loaded:', 'tensorflow' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    tiny = ["--data", "DEMO", "--epoch", "2", "--dilation_size", "2", "--split_fold", "3", "--batch_size", "8"]
+    done = subprocess.run([sys.executable, "-c", script, json.dumps([tiny, paths, wavs])], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "tensorflow loaded: False" in done.stdout
+    assert len(run_dirs(root)) == 1 and len(glob.glob(str(root / "Results" / "DEMO_*" / "summary.json"))) == 2
+
+
+def test_backend_flag_refuses_to_switch_an_already_imported_keras(workspace, capsys):
+    import keras
+
+    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+    if importlib.util.find_spec(other) is None:
+        pytest.skip(f"{other} not installed")
+    root, paths = workspace
+    with pytest.raises(SystemExit, match=f"KERAS_BACKEND={other}"):
+        cli.main(["--mode", "train", "--data", "DEMO", "--backend", other, *TINY, *paths])
 
 
 @pytest.mark.slow

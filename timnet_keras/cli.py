@@ -4,6 +4,7 @@ Parsing and dispatch only; the work is in the library modules. Every
 expected failure ends in a one-line `error: ...` and exit status 2.
 """
 import argparse
+import importlib.util
 import os
 import sys
 
@@ -113,6 +114,8 @@ def main_parser():
     p.add_argument("--stack_size", type=int, default=d["stack_size"])
     p.add_argument("--split_fold", type=int, default=d["split_fold"])
     p.add_argument("--gpu", default="0", help="CUDA device index; the CPU is used when there is none")
+    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None,
+                   help="Keras backend (default: KERAS_BACKEND, else tensorflow); jax trains in half the memory, more slowly on CPU")
     p.add_argument("--model", default="timnet", help="timnet (default) or an ablation: tcn, no_bd, no_ms, no_df")
     p.add_argument("--protocol", default="kfold", choices=("kfold", "stratified", "speaker"))
     p.add_argument("--select", default="last", choices=("last", "best-val", "best-test"),
@@ -129,11 +132,19 @@ def main_parser():
     return p
 
 
-def setup_device(gpu):
-    """Select the CUDA device with memory growth; say once when running on the CPU."""
+def setup_device(gpu, backend=None):
+    """Select the Keras backend and the CUDA device (memory growth); say once when running on the CPU."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    if backend:
+        if importlib.util.find_spec(backend) is None:
+            raise SystemExit(f"error: --backend {backend}: {backend} is not installed; pip install {backend}")
+        os.environ["KERAS_BACKEND"] = backend
     import keras
+
+    if backend and keras.backend.backend() != backend:
+        raise SystemExit(f"error: --backend {backend}: Keras was already imported with {keras.backend.backend()}; "
+                         f"set KERAS_BACKEND={backend} before starting Python")
 
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -199,7 +210,7 @@ def _main(argv):
     if canonical_name(args.data) is None and not os.path.isfile(cache_path(args.mfcc_path, name)) and not args.wav_dir:
         raise SystemExit(f"error: unknown --data {args.data!r}: not one of {', '.join(known_corpus_names())} "
                          f"and no {cache_path(args.mfcc_path, name)}; extract it with Code/extract_feature.py")
-    setup_device(args.gpu)
+    setup_device(args.gpu, args.backend)
     from . import runs
 
     features = _features(args, name)
@@ -242,7 +253,7 @@ def _predict(args, name, features, model_config, seed):
 def _cross(args):
     if not args.source or (args.source.lower() != "all" and not args.target):
         raise SystemExit("error: cross mode needs --source CORPUS --target CORPUS, or --source all")
-    setup_device(args.gpu)
+    setup_device(args.gpu, args.backend)
     from . import runs
 
     pairs = runs.cross_corpus_pairs(args.source, args.target or "")

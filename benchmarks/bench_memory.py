@@ -1,0 +1,75 @@
+"""Peak memory of a training run, per Keras backend, and where it goes.
+
+For each backend that is installed (TensorFlow; JAX when present) it runs
+`main.py --mode train --data EMODB --epoch 2` (10 folds) in a child process and
+reads that child's own peak resident set size, then profiles the same train step
+phase by phase: import, model build, and each batch shape the run compiles
+(64 and the partial last batches 33 and 34 of the EMODB folds).
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from common import EMODB_WAV, REPO
+
+PROFILE = r"""
+import json, re, sys
+def rss():
+    status = open("/proc/self/status").read()
+    field = lambda key: int(re.search(key + r":\s+(\d+)", status).group(1)) // 1024
+    return {"anon": field("RssAnon"), "file": field("RssFile")}
+phases = [("start", rss())]
+import keras
+phases.append(("import keras (" + keras.backend.backend() + ")", rss()))
+sys.path.insert(0, sys.argv[1])
+from timnet_keras.training import FoldTrainer
+trainer = FoldTrainer({"input_shape": (188, 39), "num_classes": 7},
+                      {"lr": 1e-3, "beta1": 0.93, "beta2": 0.98, "epsilon": 1e-8, "batch_size": 64,
+                       "epoch": 1, "label_smoothing": 0.1}, 46)
+trainer._compiled_model()
+phases.append(("build and compile the model", rss()))
+for size in (64, 33, 34):
+    trainer.warm_up([size])
+    phases.append((f"first train step, batch {size}", rss()))
+print(json.dumps(phases))
+"""
+
+
+def peak_of_child(command, env):
+    """Peak RSS in MB of one child process (its own rusage, not the largest of all children)."""
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        sys.exit(f"failed ({child.returncode}): {' '.join(command)}\n{child.stderr.read().decode()[-2000:]}")
+    return usage.ru_maxrss / 1024, child.stdout.read().decode()
+
+
+def backends():
+    yield "tensorflow"
+    if importlib.util.find_spec("jax") is None:
+        print("jax not installed: JAX backend skipped (pip install -e .[test])")
+        return
+    yield "jax"
+
+
+if not os.path.isdir(EMODB_WAV):
+    sys.exit(f"skipped: no Emo-DB at {EMODB_WAV}")
+work = tempfile.mkdtemp()
+dirs = ["--mfcc_path", os.path.join(work, "MFCC"), "--result_path", os.path.join(work, "Results"), "--model_path", os.path.join(work, "Models")]
+subprocess.run([sys.executable, os.path.join(REPO, "Code", "extract_feature.py"), "--data_name", "EMODB", "--wav_dir", EMODB_WAV,
+                "--mfcc_path", dirs[1]], check=True, capture_output=True)
+for backend in backends():
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    peak, _ = peak_of_child([sys.executable, os.path.join(REPO, "Code", "main.py"), "--mode", "train", "--data", "EMODB",
+                             "--epoch", "2", *dirs], env)
+    print(f"{backend}: peak memory of a training run (main.py, 10 folds x 2 epochs): {peak:.0f} MB")
+    _, out = peak_of_child([sys.executable, "-c", PROFILE, REPO], env)
+    previous = None
+    for name, now in json.loads(out.strip().splitlines()[-1]):
+        grew = f" (+{now['anon'] + now['file'] - previous:.0f})" if previous is not None else ""
+        print(f"  {name:34s} resident {now['anon'] + now['file']:5d} MB{grew:8s}  anonymous {now['anon']:5d}, file-backed {now['file']:4d}")
+        previous = now["anon"] + now["file"]
