@@ -42,6 +42,8 @@ def test_train_then_test_then_predict(workspace, capsys):
     assert summary["selection"] == "last" and summary["test_selected"] is False
     assert set(summary["pooled"]) >= {"war", "uar"} and len(summary["folds"]) == 3
     assert np.array(summary["confusion_matrix"]).sum() == 24
+    epoch_seconds = json.load(open(os.path.join(run, "fold_1.json")))["history"]["seconds"]
+    assert len(epoch_seconds) == 2 and all(s > 0 for s in epoch_seconds)  # what bench_full_run scales to 500 epochs
 
     assert cli.main(["--mode", "test", "--data", "DEMO", "--tsne", *paths]) == 0
     (tested,) = glob.glob(str(root / "Results" / "DEMO_*_test_*"))
