@@ -12,20 +12,16 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-from common import EMODB_WAV, REPO
+from common import EMODB_WAV, REPO, emodb_workspace
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=10)
 args = parser.parse_args()
 if not os.path.isdir(EMODB_WAV):
     sys.exit(f"skipped: no Emo-DB at {EMODB_WAV}")
-work = tempfile.mkdtemp()
-dirs = ["--mfcc_path", os.path.join(work, "MFCC"), "--result_path", os.path.join(work, "Results"), "--model_path", os.path.join(work, "Models")]
-subprocess.run([sys.executable, os.path.join(REPO, "Code", "extract_feature.py"), "--data_name", "EMODB", "--wav_dir", EMODB_WAV,
-                "--mfcc_path", dirs[1]], check=True, capture_output=True)
+dirs = emodb_workspace()
 start = time.perf_counter()
 subprocess.run([sys.executable, os.path.join(REPO, "Code", "main.py"), "--mode", "train", "--data", "EMODB", "--epoch", str(args.epochs), *dirs],
                check=True, capture_output=True)

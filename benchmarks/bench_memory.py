@@ -11,9 +11,8 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
-from common import EMODB_WAV, REPO
+from common import EMODB_WAV, REPO, emodb_workspace
 
 PROFILE = r"""
 import json, re, sys
@@ -58,10 +57,7 @@ def backends():
 
 if not os.path.isdir(EMODB_WAV):
     sys.exit(f"skipped: no Emo-DB at {EMODB_WAV}")
-work = tempfile.mkdtemp()
-dirs = ["--mfcc_path", os.path.join(work, "MFCC"), "--result_path", os.path.join(work, "Results"), "--model_path", os.path.join(work, "Models")]
-subprocess.run([sys.executable, os.path.join(REPO, "Code", "extract_feature.py"), "--data_name", "EMODB", "--wav_dir", EMODB_WAV,
-                "--mfcc_path", dirs[1]], check=True, capture_output=True)
+dirs = emodb_workspace()
 for backend in backends():
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     peak, _ = peak_of_child([sys.executable, os.path.join(REPO, "Code", "main.py"), "--mode", "train", "--data", "EMODB",

@@ -2,19 +2,15 @@
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
-from common import EMODB_46, EMODB_WAV, REPO, median_ms
+from common import EMODB_46, EMODB_WAV, REPO, emodb_workspace, median_ms
 
 if not (os.path.isdir(EMODB_WAV) and os.path.isdir(EMODB_46)):
     sys.exit("skipped: needs ../shared (Emo-DB and EMODB_46)")
-work = tempfile.mkdtemp()
 main = [sys.executable, os.path.join(REPO, "Code", "main.py")]
-dirs = ["--mfcc_path", os.path.join(work, "MFCC"), "--result_path", os.path.join(work, "Results"), "--model_path", os.path.join(work, "Models")]
-subprocess.run([sys.executable, os.path.join(REPO, "Code", "extract_feature.py"), "--data_name", "EMODB", "--wav_dir", EMODB_WAV,
-                "--mfcc_path", os.path.join(work, "MFCC")], check=True, capture_output=True)
+dirs = emodb_workspace()
 
 start = time.perf_counter()
 out = subprocess.run(main + ["--mode", "test", "--data", "EMODB", "--test_path", EMODB_46, *dirs], check=True, capture_output=True, text=True).stdout

@@ -1,6 +1,8 @@
 """Shared helpers for the benchmarks: paths to ../shared and a same-run GEMM yardstick."""
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -31,3 +33,13 @@ def median_ms(function, repeats=20, warmup=3):
     for _ in range(warmup):
         function()
     return 1000 * float(np.median([_timed(function) for _ in range(repeats)]))
+
+
+def emodb_workspace():
+    """A fresh folder with Emo-DB's features extracted; returns main.py's --mfcc/--result/--model_path flags."""
+    work = tempfile.mkdtemp()
+    flags = ["--mfcc_path", os.path.join(work, "MFCC"), "--result_path", os.path.join(work, "Results"),
+             "--model_path", os.path.join(work, "Models")]
+    subprocess.run([sys.executable, os.path.join(REPO, "Code", "extract_feature.py"), "--data_name", "EMODB",
+                    "--wav_dir", EMODB_WAV, "--mfcc_path", flags[1]], check=True, capture_output=True)
+    return flags
