@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-# Tests that need the JAX backend as well (layers and model).
-JAX_TESTS := tests/test_layers.py tests/test_model.py
+# Tests that need the JAX backend as well (layers, backbone, classifier, seeding).
+JAX_TESTS := tests/test_layers.py tests/test_backbone.py tests/test_classifier.py tests/test_training.py
 
 .PHONY: install test demo bench clean
 

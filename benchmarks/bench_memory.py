@@ -24,11 +24,10 @@ phases = [("start", rss())]
 import keras
 phases.append(("import keras (" + keras.backend.backend() + ")", rss()))
 sys.path.insert(0, sys.argv[1])
+from timnet_keras.run_config import ModelConfig, TrainingConfig
 from timnet_keras.training import FoldTrainer
-trainer = FoldTrainer({"input_shape": (188, 39), "num_classes": 7},
-                      {"lr": 1e-3, "beta1": 0.93, "beta2": 0.98, "epsilon": 1e-8, "batch_size": 64,
-                       "epoch": 1, "label_smoothing": 0.1}, 46)
-trainer._compiled_model()
+trainer = FoldTrainer(ModelConfig(frames=188, num_classes=7), TrainingConfig(batch_size=64, epoch=1), 46)
+trainer.compiled_model()
 phases.append(("build and compile the model", rss()))
 for size in (64, 33, 34):
     trainer.warm_up([size])

@@ -17,14 +17,12 @@ out = subprocess.run(main + ["--mode", "test", "--data", "EMODB", "--test_path",
 print(f"--mode test, 10 folds, start-up included: {time.perf_counter() - start:.1f} s (authors: 104 s)")
 print("  " + [l for l in out.splitlines() if l.startswith("pooled")][0])
 
-from timnet_keras.checkpoints import load_authors_weights  # noqa: E402
-from timnet_keras.features import file_features  # noqa: E402
-from timnet_keras.model import build_timnet  # noqa: E402
+from timnet_keras import TimnetClassifier  # noqa: E402
 
 wav = sorted(p for p in os.listdir(os.path.join(EMODB_WAV, "wav")))
 durations = {p: os.path.getsize(os.path.join(EMODB_WAV, "wav", p)) for p in wav}
 four_second = min(durations, key=lambda p: abs(durations[p] - 44 - 4 * 32000))  # 16-bit 16 kHz: 32 kB/s
 path = os.path.join(EMODB_WAV, "wav", four_second)
-model = load_authors_weights(build_timnet((188, 39), 7), os.path.join(EMODB_46, "10-fold_weights_best_1.hdf5"))
-predict = lambda: np.asarray(model.predict_on_batch(file_features(path, 96000)[None]))
+classifier = TimnetClassifier.from_weights(EMODB_46, corpus="EMODB", fold=1)
+predict = lambda: np.asarray(classifier.predict_on_batch(classifier.preprocessor([path])))
 print(f"predict one {durations[four_second] / 32000:.1f}-s file with a loaded model (features + forward): median {median_ms(predict):.1f} ms")

@@ -8,12 +8,13 @@ import pytest
 from conftest import EMODB_46, needs_emodb_46
 from timnet_keras.checkpoints import (
     WeightsMismatchError,
-    fold_weights_name,
-    load_authors_weights,
+    load_legacy_weights,
     read_checkpoint_config,
     save_legacy_weights,
+    weighted_layers_in_creation_order,
 )
-from timnet_keras.model import build_timnet, weighted_layers_in_creation_order
+from timnet_keras.classifier import build_timnet
+from timnet_keras.run_store import fold_weights_name
 
 
 @needs_emodb_46
@@ -21,7 +22,7 @@ from timnet_keras.model import build_timnet, weighted_layers_in_creation_order
 @pytest.mark.parametrize("fold", range(1, 11))
 def test_every_array_of_each_emodb_46_fold_lands_bit_for_bit(fold):
     path = os.path.join(EMODB_46, fold_weights_name(10, fold))
-    model = load_authors_weights(build_timnet((188, 39), 7), path)
+    model = load_legacy_weights(build_timnet((188, 39), 7), path)
     with h5py.File(path, "r") as f:
         groups = {}
         for name in f.attrs["layer_names"]:
@@ -43,7 +44,7 @@ def test_every_array_of_each_emodb_46_fold_lands_bit_for_bit(fold):
 @pytest.mark.shared
 def test_a_6_class_model_refuses_the_7_class_file_with_a_clear_message():
     with pytest.raises(WeightsMismatchError) as error:
-        load_authors_weights(build_timnet((188, 39), 6), os.path.join(EMODB_46, fold_weights_name(10, 1)))
+        load_legacy_weights(build_timnet((188, 39), 6), os.path.join(EMODB_46, fold_weights_name(10, 1)))
     message = str(error.value)
     assert "holds 7 classes, 8 blocks per direction, 39 filters" in message
     assert "expects 6 classes" in message and "\n" not in message
@@ -54,7 +55,7 @@ def test_a_6_class_model_refuses_the_7_class_file_with_a_clear_message():
 @pytest.mark.parametrize("kwargs,expects", [({"dilations": 10}, "10 blocks"), ({"filters": 32}, "32 filters")])
 def test_other_block_or_filter_counts_are_refused(kwargs, expects):
     with pytest.raises(WeightsMismatchError, match=expects):
-        load_authors_weights(build_timnet((188, 39), 7, **kwargs), os.path.join(EMODB_46, fold_weights_name(10, 1)))
+        load_legacy_weights(build_timnet((188, 39), 7, **kwargs), os.path.join(EMODB_46, fold_weights_name(10, 1)))
 
 
 def test_our_fold_file_reads_back_identically_with_its_config(tmp_path, rng):
@@ -62,7 +63,7 @@ def test_our_fold_file_reads_back_identically_with_its_config(tmp_path, rng):
     model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
     path = str(tmp_path / fold_weights_name(10, 1))
     save_legacy_weights(model, path, {"variant": "timnet", "dilations": 3})
-    clone = load_authors_weights(build_timnet((50, 39), 4, dilations=3), path)
+    clone = load_legacy_weights(build_timnet((50, 39), 4, dilations=3), path)
     for a, b in zip(model.get_weights(), clone.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert read_checkpoint_config(path) == {"variant": "timnet", "dilations": 3}
@@ -87,4 +88,25 @@ def test_a_file_that_is_not_keras_weights_is_refused(tmp_path):
     with h5py.File(path, "w") as f:
         f["a"] = np.zeros(3)
     with pytest.raises(WeightsMismatchError, match="not a TF-Keras HDF5 weights file"):
-        load_authors_weights(build_timnet((30, 39), 7, dilations=2), str(path))
+        load_legacy_weights(build_timnet((30, 39), 7, dilations=2), str(path))
+
+
+def test_each_fold_file_fills_its_own_ensemble_member(tmp_path, rng):
+    from timnet_keras.backbone import TimnetBackbone
+    from timnet_keras.classifier import TimnetClassifier
+
+    single = build_timnet((30, 39), 4, dilations=2)
+    paths = []
+    for k in range(2):
+        single.set_weights([rng.normal(size=w.shape).astype("float32") for w in single.get_weights()])
+        paths.append(str(tmp_path / fold_weights_name(2, k + 1)))
+        save_legacy_weights(single, paths[-1])
+    ensemble = TimnetClassifier(TimnetBackbone(frames=30, num_blocks=2), 4, ensemble_size=2)
+    for k, path in enumerate(paths):
+        load_legacy_weights(ensemble, path, member=k)
+    x = rng.normal(size=(3, 30, 39)).astype("float32")
+    expected = []
+    for path in paths:
+        load_legacy_weights(single, path)
+        expected.append(np.asarray(single.predict(x, verbose=0)))
+    np.testing.assert_allclose(ensemble.predict(x, verbose=0), np.mean(expected, axis=0), rtol=1e-5, atol=1e-6)

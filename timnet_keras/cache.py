@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .io import write_atomic
+
 
 class CacheError(ValueError):
     """A feature cache that is missing or cannot be used; the message says what to do."""
@@ -41,8 +43,8 @@ def cache_path(mfcc_dir, data_name):
 def save_feature_cache(path, features):
     """Write atomically: a temporary name, then rename."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
-    try:
+
+    def write(tmp):
         with open(tmp, "wb") as handle:
             np.savez(
                 handle,
@@ -53,10 +55,8 @@ def save_feature_cache(path, features):
                 speakers=np.array(features.speakers, dtype=str),
                 settings=np.array(json.dumps(features.settings)),
             )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    write_atomic(path, write)
 
 
 def load_feature_cache(path, labels=None, allow_pickle=False):
@@ -86,3 +86,13 @@ def load_feature_cache(path, labels=None, allow_pickle=False):
         names = tuple(labels) if labels else tuple(f"class_{i}" for i in range(y.shape[1]))
         return FeatureSet(np.asarray(data["x"], dtype=np.float32), y, names, settings={"source": "authors' .npy"})
     raise CacheError(f"no feature cache at {npz}")
+
+
+def load_features(mfcc_dir, data_name, allow_pickle=False, labels=None):
+    """The cache of `data_name` under `mfcc_dir`; CacheError says which extract command makes it."""
+    path = cache_path(mfcc_dir, data_name)
+    if not any(os.path.isfile(os.path.splitext(path)[0] + ext) for ext in (".npz", ".npy")):
+        wav = "" if data_name == "DEMO" else " --wav_dir PATH"
+        raise CacheError(f"no features for {data_name} at {path}; run: python Code/extract_feature.py --data_name {data_name}{wav} "
+                         f"(or pass --wav_dir to main.py)")
+    return load_feature_cache(path, labels=labels, allow_pickle=allow_pickle)

@@ -14,7 +14,8 @@ import re
 import h5py
 import numpy as np
 
-from .model import weighted_layers_in_creation_order
+from .io import write_atomic
+
 
 # Our layer classes -> the automatic name prefix TF-Keras 2 gave the authors' layers.
 _AUTHORS_PREFIX = {
@@ -28,11 +29,6 @@ CONFIG_ATTRIBUTE = "timnet_keras_config"
 
 class WeightsMismatchError(ValueError):
     """A weights file that does not fit the model it is loaded into."""
-
-
-def fold_weights_name(split_fold, fold):
-    """The authors' fold file name: `{k}-fold_weights_best_{i}.hdf5`."""
-    return f"{split_fold}-fold_weights_best_{fold}.hdf5"
 
 
 def _decode(values):
@@ -81,16 +77,19 @@ def _describe_file(groups):
     return f"{classes} classes, {blocks} blocks per direction, {filters} filters"
 
 
-def _describe_model(model):
-    names = [layer.name for layer in model.layers]
-    blocks = sum(1 for n in names if n.startswith("forward_block_"))
-    classes = model.get_layer("classifier").units
-    filters = model.get_layer("forward_input_conv").filters
-    return f"{classes} classes, {blocks} blocks per direction, {filters} filters"
+def weighted_layers_in_creation_order(classifier, member=0):
+    """One member's weight-holding layers in the authors' creation order: backbone, then head."""
+    backbone, head = classifier.members[member]
+    return backbone.weighted_layers_in_creation_order() + [head]
 
 
-def load_authors_weights(model, path):
-    """Fill `model` from a legacy HDF5 fold file: the authors' or one of ours.
+def _describe_model(classifier):
+    backbone, head = classifier.members[0]
+    return f"{head.units} classes, {backbone.num_blocks} blocks per direction, {backbone.filters} filters"
+
+
+def load_legacy_weights(classifier, path, member=0):
+    """Fill one member of a `TimnetClassifier` from a legacy HDF5 fold file: the authors' or ours.
 
     Raises WeightsMismatchError, naming what the file holds and what the model
     expects, when any layer count or array shape differs.
@@ -98,7 +97,7 @@ def load_authors_weights(model, path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path}")
     groups = read_legacy_weights(path)
-    layers = weighted_layers_in_creation_order(model)
+    layers = weighted_layers_in_creation_order(classifier, member)
     queues = {prefix: list(items) for prefix, items in groups.items()}
     wanted = {}
     for layer in layers:
@@ -108,7 +107,7 @@ def load_authors_weights(model, path):
     def mismatch(detail):
         return WeightsMismatchError(
             f"{os.path.basename(path)} holds {_describe_file(groups)}; the model expects "
-            f"{_describe_model(model)} ({detail}). Build the model with the file's settings "
+            f"{_describe_model(classifier)} ({detail}). Build the model with the file's settings "
             f"(--data, --dilation_size, --filter_size) or pick the matching weights."
         )
 
@@ -124,7 +123,10 @@ def load_authors_weights(model, path):
         assignments.append((layer, arrays))
     for layer, arrays in assignments:
         layer.set_weights(arrays)
-    return model
+    return classifier
+
+
+load_authors_weights = load_legacy_weights  # the name of earlier releases
 
 
 def _authors_topological_order(creation, directions):
@@ -146,22 +148,22 @@ def _authors_topological_order(creation, directions):
     return ordered + tail
 
 
-def save_legacy_weights(model, path, config=None):
-    """Write `model`'s weights in the authors' HDF5 layout, atomically.
+def save_legacy_weights(classifier, path, config=None, member=0):
+    """Write one member's weights in the authors' HDF5 layout, atomically.
 
     `config` (a JSON-able dict, e.g. the model settings) is stored as a file
     attribute so `--mode test` can rebuild the right model; TF-Keras ignores it.
     """
     counters = {}
     creation = []
-    for layer in weighted_layers_in_creation_order(model):
+    for layer in weighted_layers_in_creation_order(classifier, member):
         prefix = _AUTHORS_PREFIX[type(layer).__name__]
         counters[prefix] = counters.get(prefix, 0) + 1
         creation.append((f"{prefix}_{counters[prefix]}", prefix, layer))
-    directions = 2 if any(layer.name == "backward_input_conv" for layer in model.layers) else 1
+    directions = 2 if classifier.members[member][0].bidirectional else 1
     ordered = _authors_topological_order(creation, directions)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+
+    def write(tmp):
         with h5py.File(tmp, "w") as f:
             f.attrs["backend"] = b"tensorflow"
             f.attrs["keras_version"] = b"2.4.0"
@@ -175,10 +177,8 @@ def save_legacy_weights(model, path, config=None):
                 group.attrs["weight_names"] = np.array([w.encode() for w in weight_names])
                 for weight_name, value in zip(weight_names, layer.get_weights()):
                     group.create_dataset(weight_name, data=np.asarray(value, dtype=np.float32))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    write_atomic(path, write)
 
 
 def _variable_names(prefix, layer):

@@ -1,30 +1,32 @@
-"""Command lines: `extract_feature.py` and `main.py` (the authors' flags and defaults).
+"""The command lines (`Code/main.py`, `Code/extract_feature.py`, `Code/summarize.py`; the authors' flags).
 
-Parsing and dispatch only; the work is in the library modules. Every
-expected failure ends in a one-line `error: ...` and exit status 2.
+Parsing and dispatch only: flags become typed configs, and the work is done
+by the library modules. `MFCC/`, `Models/`, `Results/` and `SER_WAV_DATA/`
+are relative to the working directory, never to the installed package.
+Every expected failure ends in a one-line `error: ...` and exit status 2.
 """
 import argparse
 import importlib.util
 import os
 import sys
 
-from .config import CORPORA, TRAINING_DEFAULTS, canonical_name, known_corpus_names
+from .config import TRAINING_DEFAULTS, canonical_name, default_num_blocks, default_seed, known_corpus_names
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _root(*parts):
-    return os.path.join(REPO_ROOT, *parts)
+EXIT_ERROR = 2
 
 
 def _expected_errors():
     from .cache import CacheError
     from .checkpoints import WeightsMismatchError
     from .corpora import CorpusError
-    from .features import BadAudioError
+    from .folds import ProtocolError
+    from .preprocessor import BadAudioError
+    from .results import ResultsError
+    from .run_store import RunStoreError
     from .training import RunError
 
-    return (CacheError, WeightsMismatchError, CorpusError, BadAudioError, RunError, FileNotFoundError)
+    return (CacheError, WeightsMismatchError, CorpusError, BadAudioError, RunError, RunStoreError, ProtocolError,
+            ResultsError, FileNotFoundError)
 
 
 def _run(function, argv):
@@ -36,8 +38,13 @@ def _run(function, argv):
     except Exception as error:  # only our expected errors become one line
         if isinstance(error, _expected_errors()):
             print(f"error: {error}", file=sys.stderr)
-            return 2
+            return EXIT_ERROR
         raise
+
+
+def _fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_ERROR)
 
 
 def _data_name(name):
@@ -50,10 +57,10 @@ def _data_name(name):
 def extract_parser():
     p = argparse.ArgumentParser(description="Extract TIM-Net's MFCC features of a corpus into MFCC/<DATA>.npz")
     p.add_argument("--data_name", required=True, help=f"{', '.join(known_corpus_names())}, or any name for a folder-per-class corpus")
-    p.add_argument("--wav_dir", help="the corpus' audio (default: SER_WAV_DATA/<DATA> at the repository root)")
+    p.add_argument("--wav_dir", help="the corpus' audio (default: SER_WAV_DATA/<DATA>)")
     p.add_argument("--mean_signal_length", default=None, help="samples to pad/crop to, or 'auto' (default: the corpus table; auto for own corpora)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("--mfcc_path", default=_root("MFCC"), help="cache folder (default: MFCC/)")
+    p.add_argument("--mfcc_path", default="MFCC", help="cache folder (default: MFCC/)")
     p.add_argument("--labels", help="own corpora: comma-separated class folder names, in label order")
     p.add_argument("--speaker_regex", help="own corpora: regex whose first group in a file name is the speaker")
     p.add_argument("--skip-bad", "--skip_bad", dest="skip_bad", action="store_true", help="skip unreadable, empty or too short files and report them")
@@ -69,17 +76,16 @@ def _extract(argv):
     from .extract import extract_to_cache
 
     name = _data_name(args.data_name)
-    if canonical_name(args.data_name) is None and not os.path.isdir(args.wav_dir or _root("SER_WAV_DATA", name)):
-        known = ", ".join(known_corpus_names())
-        raise SystemExit(f"error: {args.data_name!r} is not a known corpus ({known}) and its folder "
-                         f"{args.wav_dir or _root('SER_WAV_DATA', name)} does not exist; pass --wav_dir PATH")
+    wav_dir = args.wav_dir or os.path.join("SER_WAV_DATA", name)
+    if canonical_name(args.data_name) is None and not os.path.isdir(wav_dir):
+        _fail(f"{args.data_name!r} is not a known corpus ({', '.join(known_corpus_names())}) and its folder "
+              f"{wav_dir} does not exist; pass --wav_dir PATH")
     length = args.mean_signal_length
     if length not in (None, "auto"):
         length = int(length)
     path, features = extract_to_cache(
-        name, args.mfcc_path, wav_dir=args.wav_dir or _root("SER_WAV_DATA", name), mean_signal_length=length,
-        workers=args.workers, skip_bad=args.skip_bad, labels=args.labels.split(",") if args.labels else None,
-        speaker_regex=args.speaker_regex,
+        name, args.mfcc_path, wav_dir=wav_dir, mean_signal_length=length, workers=args.workers, skip_bad=args.skip_bad,
+        labels=args.labels.split(",") if args.labels else None, speaker_regex=args.speaker_regex,
     )
     counts = ", ".join(f"{label} {int(n)}" for label, n in zip(features.labels, features.y.sum(axis=0)))
     print(f"{name}: x {features.x.shape}, {counts}; mean_signal_length {features.settings['mean_signal_length']}")
@@ -94,11 +100,11 @@ def main_parser():
     p = argparse.ArgumentParser(description="TIM-Net: train (k-fold CV), test saved fold weights, predict, cross-corpus")
     p.add_argument("--mode", default="train", choices=("train", "test", "predict", "cross"))
     p.add_argument("--data", default="EMODB", help=f"corpus: {', '.join(known_corpus_names())} or an own extracted corpus")
-    p.add_argument("--model_path", default=_root("Models"))
-    p.add_argument("--result_path", default=_root("Results"))
+    p.add_argument("--model_path", default="Models", help="run folders (default: ./Models)")
+    p.add_argument("--result_path", default="Results", help="result folders (default: ./Results)")
     p.add_argument("--test_path", default=None, help="run folder or authors' weights folder (default: newest run of --data)")
-    p.add_argument("--mfcc_path", default=_root("MFCC"))
-    p.add_argument("--wav_dir", default=None, help="extract the corpus first if its cache is missing")
+    p.add_argument("--mfcc_path", default="MFCC", help="feature caches (default: ./MFCC)")
+    p.add_argument("--wav_dir", default=None, help="extract the corpus first if its cache is missing; predict: a folder of audio")
     p.add_argument("--allow-pickle", "--allow_pickle", dest="allow_pickle", action="store_true", help="read an authors' pickled MFCC/<DATA>.npy")
     p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument("--beta1", type=float, default=d["beta1"])
@@ -109,14 +115,15 @@ def main_parser():
     p.add_argument("--random_seed", type=int, default=None, help="default: the corpus' seed of the released weights (EMODB 46)")
     p.add_argument("--activation", default=d["activation"])
     p.add_argument("--filter_size", type=int, default=d["filter_size"])
-    p.add_argument("--dilation_size", type=int, default=None, help="blocks per direction (default 8; IEMOCAP 10)")
+    p.add_argument("--dilation_size", type=int, default=None, help="blocks per direction (default: the corpus table's, 8; IEMOCAP 10)")
     p.add_argument("--kernel_size", type=int, default=d["kernel_size"])
     p.add_argument("--stack_size", type=int, default=d["stack_size"])
     p.add_argument("--split_fold", type=int, default=d["split_fold"])
     p.add_argument("--gpu", default="0", help="CUDA device index; the CPU is used when there is none")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None,
                    help="Keras backend (default: KERAS_BACKEND, else tensorflow); jax trains in half the memory, more slowly on CPU")
-    p.add_argument("--model", default="timnet", help="timnet (default) or an ablation: tcn, no_bd, no_ms, no_df")
+    p.add_argument("--model", default="timnet", choices=("timnet", "tcn", "no_bd", "no_ms", "no_df"),
+                   help="timnet (default) or an ablation of the paper's Table 3")
     p.add_argument("--protocol", default="kfold", choices=("kfold", "stratified", "speaker"))
     p.add_argument("--select", default="last", choices=("last", "best-val", "best-test"),
                    help="weights to keep per fold; best-test selects on the test fold and is labelled test-selected")
@@ -138,14 +145,13 @@ def setup_device(gpu, backend=None):
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     if backend:
         if importlib.util.find_spec(backend) is None:
-            raise SystemExit(f"error: --backend {backend}: {backend} is not installed; pip install {backend}")
+            _fail(f"--backend {backend}: {backend} is not installed; pip install {backend}")
         os.environ["KERAS_BACKEND"] = backend
     import keras
 
     if backend and keras.backend.backend() != backend:
-        raise SystemExit(f"error: --backend {backend}: Keras was already imported with {keras.backend.backend()}; "
-                         f"set KERAS_BACKEND={backend} before starting Python")
-
+        _fail(f"--backend {backend}: Keras was already imported with {keras.backend.backend()}; "
+              f"set KERAS_BACKEND={backend} before starting Python")
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -163,41 +169,37 @@ def main(argv=None):
     return _run(_main, argv)
 
 
-def _model_config(args, name, input_shape, num_classes):
-    spec = CORPORA.get(name)
-    dilations = args.dilation_size or (spec.dilations if spec else TRAINING_DEFAULTS["dilation_size"])
-    if name == "IEMOCAP" and dilations != 10:
-        dilations = 10  # the authors force 10 blocks for IEMOCAP's long utterances
-    from .model import VARIANTS
+def _model_config(args, name, frames, n_mfcc, num_classes):
+    from .run_config import ModelConfig
 
-    if args.model not in VARIANTS:
-        raise SystemExit(f"error: unknown --model {args.model!r}; choose one of {', '.join(VARIANTS)}")
-    return dict(input_shape=list(input_shape), num_classes=int(num_classes), filters=args.filter_size,
-                kernel_size=args.kernel_size, dilations=dilations, stacks=args.stack_size,
-                dropout_rate=args.dropout, activation=args.activation, variant=args.model)
+    return ModelConfig(frames=int(frames), n_mfcc=int(n_mfcc), num_classes=int(num_classes),
+                       num_blocks=args.dilation_size or default_num_blocks(name), filters=args.filter_size,
+                       kernel_size=args.kernel_size, stacks=args.stack_size, dropout_rate=args.dropout,
+                       activation=args.activation, variant=args.model)
 
 
 def _training(args):
-    return dict(lr=args.lr, beta1=args.beta1, beta2=args.beta2, epsilon=TRAINING_DEFAULTS["epsilon"],
-                batch_size=args.batch_size, epoch=args.epoch, label_smoothing=TRAINING_DEFAULTS["label_smoothing"])
+    from .run_config import TrainingConfig
+
+    return TrainingConfig(lr=args.lr, beta1=args.beta1, beta2=args.beta2, batch_size=args.batch_size, epoch=args.epoch)
 
 
 def _seed(args, name):
-    if args.random_seed is not None:
-        return args.random_seed
-    return CORPORA[name].seed if name in CORPORA else 46
+    return args.random_seed if args.random_seed is not None else default_seed(name)
 
 
 def _features(args, name):
-    from . import runs
-    from .cache import cache_path
+    """The corpus' cache; extracted first from --wav_dir, or generated for DEMO, when missing."""
+    from .cache import cache_path, load_features
+    from .config import CORPORA
 
-    if args.wav_dir and not os.path.isfile(cache_path(args.mfcc_path, name)):
+    if not os.path.isfile(cache_path(args.mfcc_path, name)) and (args.wav_dir or name == "DEMO"):
         from .extract import extract_to_cache
 
-        extract_to_cache(name, args.mfcc_path, wav_dir=args.wav_dir)
+        path, _ = extract_to_cache(name, args.mfcc_path, wav_dir=args.wav_dir)
+        print(f"features extracted: {path}")
     spec = CORPORA.get(name)
-    return runs.load_features(args.mfcc_path, name, args.allow_pickle, labels=spec.labels if spec else None)
+    return load_features(args.mfcc_path, name, args.allow_pickle, labels=spec.labels if spec else None)
 
 
 def _main(argv):
@@ -207,75 +209,85 @@ def _main(argv):
     name = _data_name(args.data)
     from .cache import cache_path
 
-    if canonical_name(args.data) is None and not os.path.isfile(cache_path(args.mfcc_path, name)) and not args.wav_dir:
-        raise SystemExit(f"error: unknown --data {args.data!r}: not one of {', '.join(known_corpus_names())} "
-                         f"and no {cache_path(args.mfcc_path, name)}; extract it with Code/extract_feature.py")
+    if args.mode != "predict" and canonical_name(args.data) is None and not os.path.isfile(cache_path(args.mfcc_path, name)) \
+            and not args.wav_dir:
+        _fail(f"unknown --data {args.data!r}: not one of {', '.join(known_corpus_names())} "
+              f"and no {cache_path(args.mfcc_path, name)}; extract it with Code/extract_feature.py")
+    if args.mode == "predict":
+        return _predict(args, name)
     setup_device(args.gpu, args.backend)
     from . import runs
 
     features = _features(args, name)
     seed = _seed(args, name)
-    model_config = _model_config(args, name, features.x.shape[1:], len(features.labels))
     if args.mode == "train":
-        runs.train(features, name, model_config, _training(args), args.protocol, args.select, seed, args.split_fold,
-                   args.model_path, args.result_path, resume=args.resume, jit_compile=args.jit_compile)
-    elif args.mode == "test":
-        test_path = args.test_path or runs.newest_run(args.model_path, name)
-        runs.test(features, name, test_path, model_config, seed, args.result_path, tsne=args.tsne)
+        model_config = _model_config(args, name, *features.x.shape[1:], len(features.labels))
+        run_config = runs.new_run_config(features, name, model_config, _training(args), args.protocol, args.select, seed,
+                                         args.split_fold, args.jit_compile)
+        runs.train(features, run_config, args.model_path, args.result_path, resume=args.resume)
     else:
-        return _predict(args, name, features, model_config, seed)
+        from .run_store import newest_run
+
+        test_path = args.test_path or newest_run(args.model_path, name)
+        runs.test(features, test_path, args.result_path, data_name=name, seed=args.random_seed, tsne=args.tsne)
     return 0
 
 
-def _predict(args, name, features, model_config, seed):
-    from . import runs
+def _predict(args, name):
     from .corpora import audio_files
 
     paths = list(args.wav or [])
     if args.wav_dir:
         if not os.path.isdir(args.wav_dir):
-            raise SystemExit(f"error: --wav_dir {args.wav_dir}: no such folder")
+            _fail(f"--wav_dir {args.wav_dir}: no such folder")
         paths += sorted(audio_files(args.wav_dir, recursive=True))
     if not paths:
-        raise SystemExit("error: predict mode needs --wav FILE [FILE ...] or --wav_dir DIR")
-    test_path = args.test_path or runs.newest_run(args.model_path, name)
-    rows, errors = runs.predict_files(paths, test_path, name, features, model_config, seed)
+        _fail("predict mode needs --wav FILE [FILE ...] or --wav_dir DIR")
+    if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+        _fail(f"--output {args.output}: folder {os.path.dirname(os.path.abspath(args.output))} does not exist; create it first")
+    setup_device(args.gpu, args.backend)
+    from . import prediction, run_store
+    from .classifier import TimnetClassifier
+
+    test_path = args.test_path or run_store.newest_run(args.model_path, name)
+    if run_store.is_run_dir(test_path):
+        classifier = TimnetClassifier.from_run(test_path)
+    else:
+        classifier = TimnetClassifier.from_weights(test_path, corpus=name)
+    rows, errors = prediction.predict_files(classifier, paths)
     for row in rows:
-        print(runs.format_prediction(row))
+        print(prediction.format_prediction(row))
     for error in errors:
         print(f"skipped: {error}", file=sys.stderr)
     if args.output:
-        runs.write_predictions(rows, args.output)
+        prediction.write_predictions(rows, args.output)
         print(f"predictions: {args.output}")
-    return 0 if rows else 2
+    return 0 if rows else EXIT_ERROR
 
 
 def _cross(args):
     if not args.source or (args.source.lower() != "all" and not args.target):
-        raise SystemExit("error: cross mode needs --source CORPUS --target CORPUS, or --source all")
+        _fail("cross mode needs --source CORPUS --target CORPUS, or --source all")
     setup_device(args.gpu, args.backend)
-    from . import runs
+    from .cache import cache_path, load_features
+    from .config import DEFAULT_SEED
+    from .cross_corpus import cross_corpus, cross_corpus_pairs, write_cross_results
 
-    pairs = runs.cross_corpus_pairs(args.source, args.target or "")
+    pairs = cross_corpus_pairs(args.source, args.target or "")
     needed = sorted({n for pair in pairs for n in pair})
-    missing = [n for n in needed if not os.path.isfile(os.path.join(args.mfcc_path, f"{n}.npz"))]
+    missing = [n for n in needed if not os.path.isfile(cache_path(args.mfcc_path, n))]
     if missing:
-        raise SystemExit(f"error: no features for {', '.join(missing)} under {args.mfcc_path}; extract them with Code/extract_feature.py")
-    cache = {n: runs.load_features(args.mfcc_path, n) for n in needed}
-    seeds = [(args.random_seed if args.random_seed is not None else 46) + r for r in range(args.runs)]
+        _fail(f"no features for {', '.join(missing)} under {args.mfcc_path}; extract them with Code/extract_feature.py")
+    cache = {n: load_features(args.mfcc_path, n) for n in needed}
+    seeds = [(args.random_seed if args.random_seed is not None else DEFAULT_SEED) + r for r in range(args.runs)]
     results = {}
     for source, target in pairs:
         length = args.mean_signal_length or cache[source].settings.get("mean_signal_length")
         print(f"{source} -> {target}")
-        config = _model_config(args, source, cache[source].x.shape[1:], len(cache[source].labels))
-        results[(source, target)] = runs.cross_corpus(cache[source], cache[target], config, _training(args), seeds,
-                                                      length, args.jit_compile)
-    out = os.path.join(args.result_path, f"cross_{args.source}_{args.target or 'all'}_{runs.stamp()}")
-    os.makedirs(out, exist_ok=True)
-    table = runs.cross_corpus_table(results)
-    runs.write_text_atomic(os.path.join(out, "table.md"), table)
-    runs.write_json_atomic(os.path.join(out, "results.json"),
-                           {"epochs": args.epoch, "seeds": seeds, "pairs": [{"source": s, "target": t, **r} for (s, t), r in results.items()]})
+        config = _model_config(args, source, *cache[source].x.shape[1:], len(cache[source].labels))
+        results[(source, target)] = cross_corpus(cache[source], cache[target], config, _training(args), seeds, length,
+                                                 args.jit_compile)
+    out, table = write_cross_results(args.result_path, args.source, args.target, results, args.epoch, seeds)
     print(table)
     print(f"results: {out}")
     return 0
@@ -283,13 +295,13 @@ def _cross(args):
 
 def summarize_main(argv=None):
     p = argparse.ArgumentParser(description="One Markdown table (the paper's Table 1 layout) of the runs under Results/")
-    p.add_argument("result_path", nargs="?", default=_root("Results"))
+    p.add_argument("result_path", nargs="?", default="Results")
     p.add_argument("--output", help="also write the table to this file")
     args = p.parse_args(argv)
 
     def summarize(_):
-        from .runs import summarize_results
-        from .evaluation import write_text_atomic
+        from .io import write_text_atomic
+        from .results import summarize_results
 
         table = summarize_results(args.result_path)
         print(table)

@@ -1,4 +1,4 @@
-"""The one table of facts: corpora, their labels, lengths, seeds and depths.
+"""The one table of facts: corpora, their labels, lengths, seeds and depths; training defaults.
 
 Every script and module reads defaults from here, so a corpus' label order or
 signal length is stated exactly once. Values are the authors' (REFERENCE.md).
@@ -10,6 +10,11 @@ N_MFCC = 39
 N_FFT = 2048
 HOP_LENGTH = 512
 
+# The seed of an own corpus, and of cross-corpus runs without --random_seed:
+# the authors' default in main.py (and EMODB's released weights).
+DEFAULT_SEED = 46
+DEFAULT_NUM_BLOCKS = 8
+
 
 @dataclass(frozen=True)
 class CorpusSpec:
@@ -19,7 +24,7 @@ class CorpusSpec:
     labels: tuple
     mean_signal_length: int
     seed: int
-    dilations: int = 8  # number of Temporal-Aware Blocks (dilations 1, 2, 4, ...)
+    num_blocks: int = DEFAULT_NUM_BLOCKS  # Temporal-Aware Blocks per direction (dilations 1, 2, 4, ...)
     aliases: tuple = field(default=())
 
 
@@ -29,7 +34,8 @@ CORPORA = {
         CorpusSpec("CASIA", ("angry", "fear", "happy", "neutral", "sad", "surprise"), 88000, 32),
         CorpusSpec("EMODB", ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"), 96000, 46),
         CorpusSpec("EMOVO", ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"), 96000, 1),
-        CorpusSpec("IEMOCAP", ("angry", "happy", "neutral", "sad"), 310000, 16, dilations=10),
+        # The authors force 10 blocks for IEMOCAP's long utterances.
+        CorpusSpec("IEMOCAP", ("angry", "happy", "neutral", "sad"), 310000, 16, num_blocks=10),
         CorpusSpec(
             "RAVDE",
             ("angry", "calm", "disgust", "fear", "happy", "neutral", "sad", "surprise"),
@@ -58,7 +64,7 @@ TRAINING_DEFAULTS = dict(
     dropout=0.1,
     activation="relu",
     filter_size=39,
-    dilation_size=8,
+    dilation_size=DEFAULT_NUM_BLOCKS,
     kernel_size=2,
     stack_size=1,
     split_fold=10,
@@ -70,6 +76,10 @@ def canonical_name(name):
     """Map a user-given corpus name (any case, aliases) to the table's key.
 
     Returns None for names not in the table: those are own corpora.
+
+    Example:
+        >>> canonical_name("ravdess"), canonical_name("MyCorpus")
+        ('RAVDE', None)
     """
     upper = name.upper()
     for spec in CORPORA.values():
@@ -86,6 +96,17 @@ def corpus_spec(name):
             f"unknown corpus {name!r}; known corpora: {', '.join(known_corpus_names())}"
         )
     return CORPORA[key]
+
+
+def default_seed(name):
+    """The seed of the corpus' released weights; DEFAULT_SEED for own corpora."""
+    key = canonical_name(name)
+    return CORPORA[key].seed if key else DEFAULT_SEED
+
+
+def default_num_blocks(name):
+    key = canonical_name(name)
+    return CORPORA[key].num_blocks if key else DEFAULT_NUM_BLOCKS
 
 
 def known_corpus_names():

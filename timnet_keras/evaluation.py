@@ -7,19 +7,32 @@ folds at once, which is what the paper's tables and our README report.
 """
 import csv
 import io
-import os
+import warnings
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix, recall_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix
 
 
 def war(y_true, y_pred):
-    return 100.0 * float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+    """Accuracy in percent.
+
+    Example:
+        >>> war([0, 0, 0, 1], [0, 0, 0, 0])
+        75.0
+    """
+    return 100.0 * float(accuracy_score(y_true, y_pred))
 
 
 def uar(y_true, y_pred):
-    present = np.unique(y_true)  # a fold may lack a class; its recall is undefined
-    return 100.0 * float(recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+    """Mean recall over the classes present in `y_true`, in percent.
+
+    Example:
+        >>> uar([0, 0, 0, 1], [0, 0, 0, 0])
+        50.0
+    """
+    with warnings.catch_warnings():  # a fold may lack a class: sklearn then averages over the present ones
+        warnings.simplefilter("ignore")
+        return 100.0 * float(balanced_accuracy_score(y_true, y_pred))
 
 
 def cross_entropy(y_true, probabilities):
@@ -32,14 +45,14 @@ def fold_scores(y_true, probabilities):
     return {"war": war(y_true, y_pred), "uar": uar(y_true, y_pred), "loss": cross_entropy(y_true, probabilities), "n_test": int(len(y_true))}
 
 
-def summarize_folds(fold_results, labels):
+def summarize_folds(fold_records, labels):
     """Per fold, mean +- std over folds, and pooled scores with the pooled confusion matrix.
 
-    `fold_results`: [{"fold", "test_indices", "y_true", "probabilities", ...}] in fold order.
+    `fold_records`: FoldRecords (or anything with fold, y_true, probabilities) in fold order.
     """
-    folds = [dict(fold=r["fold"], **fold_scores(np.asarray(r["y_true"]), np.asarray(r["probabilities"]))) for r in fold_results]
-    y_true = np.concatenate([r["y_true"] for r in fold_results]).astype(int)
-    y_pred = np.concatenate([np.argmax(r["probabilities"], axis=1) for r in fold_results])
+    folds = [dict(fold=r.fold, **fold_scores(np.asarray(r.y_true), np.asarray(r.probabilities))) for r in fold_records]
+    y_true = np.concatenate([r.y_true for r in fold_records]).astype(int)
+    y_pred = np.concatenate([np.argmax(r.probabilities, axis=1) for r in fold_records])
     summary = {"folds": folds}
     for key in ("war", "uar", "loss"):
         values = [f[key] for f in folds]
@@ -51,19 +64,19 @@ def summarize_folds(fold_results, labels):
     return summary
 
 
-def classification_report_csv(fold_results, labels):
+def classification_report_csv(fold_records, labels):
     """One CSV of every fold's per-class precision, recall, F1 and support."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["fold", "class", "precision", "recall", "f1", "support"])
-    for r in fold_results:
+    for r in fold_records:
         report = classification_report(
-            r["y_true"], np.argmax(r["probabilities"], axis=1), labels=range(len(labels)),
+            r.y_true, np.argmax(r.probabilities, axis=1), labels=range(len(labels)),
             target_names=list(labels), output_dict=True, zero_division=0,
         )
         for name in list(labels) + ["macro avg", "weighted avg"]:
             row = report[name]
-            writer.writerow([r["fold"], name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1-score']:.4f}", int(row["support"])])
+            writer.writerow([r.fold, name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1-score']:.4f}", int(row["support"])])
     return out.getvalue()
 
 
@@ -74,10 +87,3 @@ def console_table(summary):
     lines.append(f"mean  {summary['mean']['war']:6.2f}  {summary['mean']['uar']:6.2f}   (std {summary['std']['war']:.2f} / {summary['std']['uar']:.2f})")
     lines.append(f"pooled {summary['pooled']['war']:5.2f}  {summary['pooled']['uar']:6.2f}")
     return "\n".join(lines)
-
-
-def write_text_atomic(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

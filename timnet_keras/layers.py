@@ -25,8 +25,9 @@ class CausalConv1D(keras.layers.Layer):
         dilation_rate: spacing of the taps in frames.
 
     Example:
+        >>> import numpy as np
         >>> conv = CausalConv1D(39, kernel_size=2, dilation_rate=4)
-        >>> conv(np.zeros((8, 188, 39), "float32")).shape
+        >>> tuple(conv(np.zeros((8, 188, 39), "float32")).shape)
         (8, 188, 39)
     """
 
@@ -83,8 +84,9 @@ class TemporalAwareBlock(keras.layers.Layer):
         activation: activation after each BatchNorm.
 
     Example:
+        >>> import numpy as np
         >>> block = TemporalAwareBlock(dilation_rate=2)
-        >>> block(np.zeros((4, 188, 39), "float32")).shape
+        >>> tuple(block(np.zeros((4, 188, 39), "float32")).shape)
         (4, 188, 39)
     """
 
@@ -159,7 +161,8 @@ class WeightLayer(keras.layers.Layer):
     Input (batch, n, channels) -> output (batch, channels).
 
     Example:
-        >>> WeightLayer()(np.ones((2, 8, 39), "float32")).shape
+        >>> import numpy as np
+        >>> tuple(WeightLayer()(np.ones((2, 8, 39), "float32")).shape)
         (2, 39)
     """
 

@@ -1,30 +1,30 @@
-"""Figures of a run: confusion matrix, training curves, t-SNE of the representation."""
-import os
+"""Figures of a run: confusion matrix, training curves, t-SNE of the representation.
 
+Figures are `matplotlib.figure.Figure` objects, never pyplot's: a notebook
+user's pyplot backend and open figures stay as they were.
+"""
 import numpy as np
+from matplotlib.figure import Figure
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from .io import write_atomic
 
 
 def _save(fig, path):
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
+
+
+def _colours(name):
+    import matplotlib
+
+    return matplotlib.colormaps[name]
 
 
 def plot_confusion_matrix(matrix, labels, path, title="Confusion matrix"):
     """Row-normalised confusion matrix (recall on the diagonal), with counts."""
-    plt = _pyplot()
     matrix = np.asarray(matrix, dtype=float)
     normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(labels), 0.8 + 0.8 * len(labels)))
+    fig = Figure(figsize=(1.0 + 0.8 * len(labels), 0.8 + 0.8 * len(labels)))
+    ax = fig.subplots()
     image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(labels)):
         for j in range(len(labels)):
@@ -37,13 +37,12 @@ def plot_confusion_matrix(matrix, labels, path, title="Confusion matrix"):
     ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046)
     _save(fig, path)
-    plt.close(fig)
 
 
 def plot_training_curves(histories, path, title="Training curves"):
     """Loss and accuracy per epoch, one line per fold (validation dashed when present)."""
-    plt = _pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     for fold, history in histories:
         for key, style in (("", "-"), ("val_", "--")):
             if history.get(key + "loss"):
@@ -55,18 +54,17 @@ def plot_training_curves(histories, path, title="Training curves"):
         ax_loss.legend(fontsize=6, ncol=2)
     fig.suptitle(title)
     _save(fig, path)
-    plt.close(fig)
 
 
 def plot_tsne(representation, class_indices, labels, path, title, seed=0):
     """The paper's Fig. 3: a 2-D t-SNE of the fused representation, coloured by class."""
     from sklearn.manifold import TSNE
 
-    plt = _pyplot()
     perplexity = float(min(30, max(2, (len(representation) - 1) // 3)))
     points = TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(representation)
-    fig, ax = plt.subplots(figsize=(6, 5))
-    colours = plt.get_cmap("tab10")
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
+    colours = _colours("tab10")
     for k, label in enumerate(labels):
         mask = np.asarray(class_indices) == k
         ax.scatter(points[mask, 0], points[mask, 1], s=8, color=colours(k % 10), label=label)
@@ -75,4 +73,3 @@ def plot_tsne(representation, class_indices, labels, path, title, seed=0):
     ax.set_yticks([])
     ax.set_title(title)
     _save(fig, path)
-    plt.close(fig)

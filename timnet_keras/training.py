@@ -1,28 +1,24 @@
-"""Cross-validated training with honest selection, fold checkpoints and resume.
+"""Training: one fold from fresh seeded weights, and a whole cross-validated run into its folder.
 
-The model is built and compiled once per run; each fold starts from fresh,
+The classifier is built and compiled once per run; each fold restores fresh
 seeded initial weights and a zeroed optimizer, so only the first fold pays
 for tracing and XLA compilation. Each finished fold leaves its weights (the
-authors' HDF5 layout) and a small JSON of its test predictions in the run
-folder; a killed run loses at most the fold in progress.
+authors' HDF5 layout) and its record in the run folder (see run_store); a
+killed run loses at most the fold in progress.
 """
-import datetime
-import json
-import os
-import platform
 import time
 
 import keras
 import numpy as np
-from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut, StratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedShuffleSplit
 
-from .checkpoints import fold_weights_name, save_legacy_weights
-from .evaluation import write_text_atomic
-from .model import build_timnet
+from . import run_store
+from .checkpoints import save_legacy_weights
+from .classifier import TimnetClassifier
+from .folds import make_folds
+from .run_store import FoldRecord
 
-PROTOCOLS = ("kfold", "stratified", "speaker")
 SELECTIONS = ("last", "best-val", "best-test")
-RUN_CONFIG = "run_config.json"
 VALIDATION_FRACTION = 0.1  # of the training part, for --select best-val
 
 
@@ -30,67 +26,14 @@ class RunError(ValueError):
     """A run that cannot go on; the message says what to do."""
 
 
-def make_folds(features, protocol="kfold", split_fold=10, seed=46):
-    """[(train_indices, test_indices)] of a protocol.
-
-    kfold: the authors' shuffled KFold over the sample order. stratified:
-    class-balanced folds. speaker: no speaker in both parts of a fold;
-    leave-one-speaker-out when there are at most `split_fold` speakers,
-    otherwise `split_fold` folds grouped by speaker.
-    """
-    n = len(features.x)
-    if protocol == "kfold":
-        splits = KFold(split_fold, shuffle=True, random_state=seed).split(np.zeros(n))
-    elif protocol == "stratified":
-        splits = StratifiedKFold(split_fold, shuffle=True, random_state=seed).split(np.zeros(n), features.classes)
-    elif protocol == "speaker":
-        speakers = np.asarray(features.speakers)
-        if len(speakers) != n or (speakers == "").any():
-            raise RunError("--protocol speaker needs a speaker for every file; re-extract with --speaker_regex")
-        groups = np.unique(speakers)
-        splitter = LeaveOneGroupOut() if len(groups) <= split_fold else GroupKFold(split_fold)
-        splits = splitter.split(np.zeros(n), groups=speakers)
-    else:
-        raise RunError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    return [(np.asarray(tr), np.asarray(te)) for tr, te in splits]
-
-
-def smooth_labels(y, factor):
-    """The authors' label smoothing, on training labels only."""
-    return y * (1 - factor) + factor / y.shape[1]
-
-
-def versions():
-    import sklearn
-
-    from . import __version__
-
-    return {
-        "timnet_keras": __version__,
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def write_json_atomic(path, data):
-    write_text_atomic(path, json.dumps(data, indent=1))
-
-
-def new_run_dir(model_path, data_name, seed):
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    path = os.path.join(model_path, f"{data_name}_{seed}_{stamp}")
-    os.makedirs(path, exist_ok=False)
-    return path
-
-
 def seed_everything(seed):
-    """Seeds Python, NumPy and Keras; TensorFlow only when it is the backend.
+    """Seeds Python, NumPy and Keras' own generator; TensorFlow only when it is the backend.
 
     `keras.utils.set_random_seed` imports TensorFlow whenever it is installed,
-    which on the JAX backend would add its 700 MB to every training run.
+    which on the JAX backend would add its 700 MB to every training run. So
+    on JAX the global seed is set through Keras' private state: the one place
+    this package touches a private Keras API (tests/test_training.py fails
+    loudly if Keras changes under it).
     """
     if keras.backend.backend() == "tensorflow":
         keras.utils.set_random_seed(seed)
@@ -107,12 +50,41 @@ def seed_everything(seed):
     np.random.seed(seed)
 
 
+def _all_layers(layer):
+    """The layer and every layer inside it, depth first, in a stable order."""
+    yield layer
+    children = layer.layers if isinstance(layer, keras.Model) else [
+        value for value in vars(layer).values() if isinstance(value, keras.layers.Layer)]
+    for child in children:
+        yield from _all_layers(child)
+
+
+def reset_dropout_streams(model, seed):
+    """Restarts every dropout layer's random stream from `seed`, each layer its own.
+
+    Keras draws a dropout layer's seed when the layer is built and advances
+    it each step; resetting it per fold makes a fold's masks depend on the
+    run's seed and the fold only, so a resumed fold trains as it would have.
+    """
+    generators = [layer.seed_generator for layer in _all_layers(model) if getattr(layer, "seed_generator", None)]
+    states = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(len(generators), 2))
+    states[:, 1] = 0
+    for generator, state in zip(generators, states):
+        generator.state.assign(state.astype(generator.state.dtype))
+
+
+def fresh_weights(model_config, seed):
+    """The initial weights of a classifier built under `seed`: fold k uses the run's seed + k."""
+    seed_everything(seed)
+    return TimnetClassifier.from_model_config(model_config).get_weights()
+
+
 class FoldTrainer:
-    """Trains one compiled model fold after fold.
+    """Trains one compiled classifier fold after fold.
 
     Args:
-        model_config: `build_timnet` keyword arguments (input_shape, num_classes, ...).
-        training: lr, beta1, beta2, epsilon, batch_size, epoch, label_smoothing.
+        model_config: a `ModelConfig`.
+        training: a `TrainingConfig`.
         seed: the run's seed; fold k initialises with seed + k.
         selection: "last", "best-val" or "best-test".
         jit_compile: XLA for the train step (same numbers, about twice as fast on CPU).
@@ -125,17 +97,14 @@ class FoldTrainer:
         self.jit_compile = jit_compile
         self.model = None
 
-    def _fresh_weights(self, fold):
-        seed_everything(self.seed + fold)
-        return build_timnet(**self.model_config).get_weights()
-
-    def _compiled_model(self):
+    def compiled_model(self):
         if self.model is None:
-            self.model = build_timnet(**self.model_config)
             t = self.training
+            seed_everything(self.seed)
+            self.model = TimnetClassifier.from_model_config(self.model_config)
             self.model.compile(
-                optimizer=keras.optimizers.Adam(t["lr"], t["beta1"], t["beta2"], t["epsilon"]),
-                loss="categorical_crossentropy",
+                optimizer=keras.optimizers.Adam(t.lr, t.beta1, t.beta2, t.epsilon),
+                loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
                 metrics=["accuracy"],
                 jit_compile=self.jit_compile,
             )
@@ -148,9 +117,9 @@ class FoldTrainer:
         epochs with different partial batches, so without this a later
         fold would stop to compile. Weights are reset at each fold start.
         """
-        model = self._compiled_model()
-        shape = tuple(self.model_config["input_shape"])
-        classes = self.model_config["num_classes"]
+        model = self.compiled_model()
+        shape = (self.model_config.frames, self.model_config.n_mfcc)
+        classes = self.model_config.num_classes
         for size in sorted(set(batch_sizes)):
             model.train_on_batch(np.zeros((size, *shape), np.float32), np.full((size, classes), 1.0 / classes, np.float32))
 
@@ -158,18 +127,19 @@ class FoldTrainer:
         """Trains from fresh weights; returns (history, selected_epoch). The model keeps the selected weights."""
         from tqdm import tqdm
 
-        model = self._compiled_model()
-        model.set_weights(self._fresh_weights(fold))
+        model = self.compiled_model()
+        model.set_weights(fresh_weights(self.model_config, self.seed + fold))
+        reset_dropout_streams(model, self.seed + fold)
         for variable in model.optimizer.variables:
             if "learning_rate" not in variable.path:
                 variable.assign(np.zeros(variable.shape, variable.dtype))
-        epochs, batch = self.training["epoch"], self.training["batch_size"]
+        epochs, batch = self.training.epoch, self.training.batch_size
         validation = None
         if self.selection == "best-test":
             validation = (x_test, y_test)
         elif self.selection == "best-val":
             x_train, y_train, validation = self._validation_split(x_train, y_train)
-        y_smooth = smooth_labels(y_train, self.training["label_smoothing"]).astype(np.float32)
+        y_train = np.asarray(y_train, np.float32)
         rng = np.random.default_rng(self.seed * 1000 + fold)
         history = {}
         best, best_weights, selected = -1.0, None, epochs
@@ -183,7 +153,7 @@ class FoldTrainer:
             for start in range(0, len(order), batch):
                 index = order[start : start + batch]
                 model.reset_metrics()
-                batch_logs = model.train_on_batch(x_train[index], y_smooth[index], return_dict=True)
+                batch_logs = model.train_on_batch(x_train[index], y_train[index], return_dict=True)
                 for key, value in batch_logs.items():
                     totals[key] = totals.get(key, 0.0) + float(value) * len(index)
             logs = {key: total / len(order) for key, total in totals.items()}  # epoch means over samples
@@ -193,7 +163,7 @@ class FoldTrainer:
                 if logs["val_accuracy"] > best:  # first epoch of ties, as the authors' checkpoint
                     best, best_weights, selected = logs["val_accuracy"], model.get_weights(), epoch + 1
             bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
-            logs["seconds"] = round(time.perf_counter() - epoch_start, 4)  # the epoch alone: benchmarks scale it, not per-fold costs
+            logs["seconds"] = round(time.perf_counter() - epoch_start, 4)  # the epoch alone: benchmarks scale it
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
         if best_weights is not None:
@@ -212,63 +182,29 @@ class FoldTrainer:
         return x[train], y[train], (x[val], y[val])
 
 
-def fold_record_path(run_dir, fold):
-    return os.path.join(run_dir, f"fold_{fold}.json")
-
-
-def finished_folds(run_dir, n_folds):
-    """Folds whose weights and record are both on disk."""
-    done = []
-    for fold in range(1, n_folds + 1):
-        if os.path.isfile(fold_record_path(run_dir, fold)) and os.path.isfile(os.path.join(run_dir, fold_weights_name(n_folds, fold))):
-            done.append(fold)
-    return done
-
-
 def run_cross_validation(features, run_config, run_dir, log=print):
-    """Trains every unfinished fold of `run_config` in `run_dir`; returns the fold records.
-
-    `run_config` (see `main`): model, training, protocol, selection, seed, split_fold.
-    """
-    folds = make_folds(features, run_config["protocol"], run_config["split_fold"], run_config["seed"])
+    """Trains every unfinished fold of `run_config` (a RunConfig) in `run_dir`; returns the FoldRecords."""
+    folds = make_folds(features, run_config.protocol, run_config.split_fold, run_config.seed)
     n_folds = len(folds)
-    run_config["n_folds"] = n_folds
-    write_json_atomic(os.path.join(run_dir, RUN_CONFIG), run_config)
-    done = set(finished_folds(run_dir, n_folds))
+    run_config.n_folds = n_folds
+    run_store.write_run_config(run_dir, run_config)
+    done = set(run_store.finished_folds(run_dir, n_folds))
     if done:
         log(f"resuming {run_dir}: folds {sorted(done)} already finished")
-    trainer = FoldTrainer(run_config["model"], run_config["training"], run_config["seed"], run_config["selection"],
-                          run_config.get("jit_compile", True))
-    batch = run_config["training"]["batch_size"]
+    trainer = FoldTrainer(run_config.model, run_config.training, run_config.seed, run_config.selection, run_config.jit_compile)
+    batch = run_config.training.batch_size
     todo = [train for fold, (train, _) in enumerate(folds, start=1) if fold not in done]
     trainer.warm_up([min(batch, len(t)) for t in todo] + [len(t) % batch for t in todo if len(t) % batch])
-    y_all = features.y
     for fold, (train, test) in enumerate(folds, start=1):
         if fold in done:
             continue
         start = time.time()
-        history, selected = trainer.train_fold(fold, features.x[train], y_all[train], features.x[test], y_all[test],
-                                               desc=f"fold {fold}/{n_folds}")
-        probabilities = trainer.model.predict(features.x[test], batch_size=run_config["training"]["batch_size"], verbose=0)
-        save_legacy_weights(trainer.model, os.path.join(run_dir, fold_weights_name(n_folds, fold)), run_config["model"])
-        record = {
-            "fold": fold,
-            "test_indices": test.tolist(),
-            "y_true": np.argmax(y_all[test], axis=1).tolist(),
-            "probabilities": probabilities.round(6).tolist(),
-            "history": history,
-            "selected_epoch": selected,
-            "seconds": round(time.time() - start, 1),
-        }
-        write_json_atomic(fold_record_path(run_dir, fold), record)
-        accuracy = 100 * np.mean(np.argmax(probabilities, 1) == record["y_true"])
-        log(f"fold {fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {selected}, {record['seconds']} s)")
-    return [load_fold_record(run_dir, fold) for fold in range(1, n_folds + 1)]
-
-
-def load_fold_record(run_dir, fold):
-    with open(fold_record_path(run_dir, fold), encoding="utf-8") as handle:
-        record = json.load(handle)
-    record["y_true"] = np.asarray(record["y_true"], dtype=int)
-    record["probabilities"] = np.asarray(record["probabilities"], dtype=np.float32)
-    return record
+        history, selected = trainer.train_fold(fold, features.x[train], features.y[train], features.x[test],
+                                               features.y[test], desc=f"fold {fold}/{n_folds}")
+        probabilities = trainer.model.predict(features.x[test], batch_size=batch, verbose=0)
+        save_legacy_weights(trainer.model, run_store.fold_weights_path(run_dir, n_folds, fold), run_config.model.backbone_kwargs())
+        record = FoldRecord(fold, test, features.classes[test], probabilities, history, selected, round(time.time() - start, 1))
+        run_store.write_fold_record(run_dir, record)
+        accuracy = 100 * np.mean(np.argmax(probabilities, 1) == record.y_true)
+        log(f"fold {fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {selected}, {record.seconds} s)")
+    return [run_store.read_fold_record(run_dir, fold) for fold in range(1, n_folds + 1)]

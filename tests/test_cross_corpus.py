@@ -1,4 +1,4 @@
-"""The paper's other experiments: cross-corpus, the Table 1 summary."""
+"""Cross-corpus runs (Table 2): shared emotions only, one common length."""
 import json
 import glob
 
@@ -8,7 +8,7 @@ import pytest
 from timnet_keras import cli
 from timnet_keras.cache import FeatureSet, save_feature_cache
 from timnet_keras.extract import demo_features
-from timnet_keras.runs import fit_frames
+from timnet_keras.cross_corpus import cross_corpus_pairs, fit_frames
 
 
 def corpus_with_labels(labels, seed, length):
@@ -40,14 +40,7 @@ def test_common_length_pads_with_the_mfcc_of_silence_and_crops_centrally():
     np.testing.assert_array_equal(padded[0, 0], padded[1, 8])
 
 
-def test_summary_table_lists_every_run_and_marks_test_selected(tmp_path, capsys):
-    for name, selected in (("EMODB_46_a", False), ("EMODB_46_b", True)):
-        (tmp_path / name).mkdir()
-        summary = {"data": "EMODB", "mode": "train", "protocol": "kfold", "selection": "best-test" if selected else "last",
-                   "test_selected": selected, "model": {"variant": "timnet"}, "epochs": 500, "seed": 46,
-                   "pooled": {"war": 90.0, "uar": 89.0}, "mean": {"war": 90.1, "uar": 89.1}, "std": {"war": 1.0, "uar": 1.2},
-                   "folds": [{}] * 10}
-        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
-    assert cli.summarize_main([str(tmp_path)]) == 0
-    table = capsys.readouterr().out
-    assert table.count("| EMODB |") == 2 and "(test-selected)" in table and "89.00" in table
+def test_all_means_the_twenty_ordered_pairs_of_the_papers_five_corpora():
+    pairs = cross_corpus_pairs("all", "")
+    assert len(pairs) == 20 == len(set(pairs)) and all(s != t for s, t in pairs)
+    assert cross_corpus_pairs("ravdess", "emodb") == [("RAVDE", "EMODB")]

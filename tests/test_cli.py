@@ -1,4 +1,4 @@
-"""Code/main.py end to end on a tiny corpus: train, test, predict, resume, labels, errors."""
+"""The command lines end to end on a tiny corpus: train, test, predict, resume, labels, errors."""
 import glob
 import importlib.util
 import json
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import EMODB_46, needs_emodb_46
-from timnet_keras import cli, training
+from timnet_keras import cli, run_store, training
 from timnet_keras.cache import save_feature_cache
 from timnet_keras.demo import write_demo_wavs
 from timnet_keras.extract import demo_features
@@ -32,7 +32,7 @@ def run_dirs(root):
 
 
 @pytest.mark.slow
-def test_train_then_test_then_predict(workspace, capsys):
+def test_train_then_test_then_predict(workspace, capsys, tmp_path):
     root, paths = workspace
     assert cli.main(["--mode", "train", "--data", "DEMO", *TINY, *paths]) == 0
     (run,) = run_dirs(root)
@@ -60,6 +60,18 @@ def test_train_then_test_then_predict(workspace, capsys):
     rows = json.load(open(out))
     assert len(rows) == 4 and all(abs(sum(r["probabilities"].values()) - 1) < 1e-3 for r in rows)
 
+    # predict is a thin call of the classifier: the same probabilities, and no feature cache needed
+    from timnet_keras.classifier import TimnetClassifier
+
+    os.remove(root / "MFCC" / "DEMO.npz")
+    assert cli.main(["--mode", "predict", "--data", "DEMO", "--wav", *wavs, "--output", out, *paths]) == 0
+    again = json.load(open(out))
+    expected = TimnetClassifier.from_run(run).predict_files(wavs)
+    labels = list(TimnetClassifier.from_run(run).labels)
+    for row, p in zip(again, expected):
+        assert row["label"] == labels[int(np.argmax(p))]
+        assert [row["probabilities"][k] for k in labels] == pytest.approx(p, abs=1e-4)
+
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_from_its_first_unfinished_fold(workspace, monkeypatch):
@@ -76,12 +88,12 @@ def test_a_killed_run_resumes_from_its_first_unfinished_fold(workspace, monkeypa
     monkeypatch.setattr(training.FoldTrainer, "train_fold", dies_in_fold_2)
     assert cli.main(["--mode", "train", "--data", "DEMO", *TINY, *paths]) == 130
     (run,) = run_dirs(root)
-    assert training.finished_folds(run, 3) == [1]
+    assert run_store.finished_folds(run, 3) == [1]
     assert not glob.glob(os.path.join(run, "*tmp*"))
     monkeypatch.setattr(training.FoldTrainer, "train_fold", real)
     fold_1 = open(os.path.join(run, "3-fold_weights_best_1.hdf5"), "rb").read()
     assert cli.main(["--mode", "train", "--data", "DEMO", "--resume", run, *TINY, *paths]) == 0
-    assert training.finished_folds(run, 3) == [1, 2, 3]
+    assert run_store.finished_folds(run, 3) == [1, 2, 3]
     assert open(os.path.join(run, "3-fold_weights_best_1.hdf5"), "rb").read() == fold_1  # not retrained
 
 
@@ -125,25 +137,18 @@ def test_backend_flag_refuses_to_switch_an_already_imported_keras(workspace, cap
     if importlib.util.find_spec(other) is None:
         pytest.skip(f"{other} not installed")
     root, paths = workspace
-    with pytest.raises(SystemExit, match=f"KERAS_BACKEND={other}"):
+    with pytest.raises(SystemExit) as exit_:
         cli.main(["--mode", "train", "--data", "DEMO", "--backend", other, *TINY, *paths])
+    assert exit_.value.code == 2 and f"KERAS_BACKEND={other}" in capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_speaker_protocol_never_shares_a_speaker_between_train_and_test():
-    features = demo_features(mean_signal_length=4096, n_utterances=48)
-    folds = training.make_folds(features, "speaker", 10, 46)
-    speakers = np.array(features.speakers)
-    assert len(folds) == 6  # six synthetic speakers: leave-one-speaker-out
-    for train, test in folds:
-        assert not set(speakers[train]) & set(speakers[test])
-
-
 def test_unknown_data_name_lists_the_known_ones(workspace, capsys):
     _, paths = workspace
     with pytest.raises(SystemExit) as exit_:
         cli.main(["--mode", "train", "--data", "NOPE", *paths])
-    assert "EMODB" in str(exit_.value) and "unknown --data" in str(exit_.value)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("error: unknown --data") and "EMODB" in err
 
 
 def test_missing_cache_says_which_extract_command_to_run(tmp_path, capsys):
@@ -179,3 +184,26 @@ def test_weights_that_do_not_fit_the_data_are_a_one_line_error(workspace, capsys
     assert cli.main(["--mode", "test", "--data", "DEMO", "--test_path", EMODB_46, "--random_seed", "46", *paths]) == 2
     err = capsys.readouterr().err
     assert "holds 7 classes" in err and "expects 4 classes" in err
+
+
+def test_an_output_in_a_missing_folder_names_the_users_path(workspace, capsys, tmp_path):
+    _, paths = workspace
+    wavs = write_demo_wavs(str(tmp_path / "wavs"), n_utterances=1)
+    target = str(tmp_path / "nowhere" / "x.csv")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--mode", "predict", "--data", "DEMO", "--wav", *wavs, "--output", target, *paths])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and err.startswith("error: --output") and str(tmp_path / "nowhere") in err and "tmp-" not in err
+
+
+@pytest.mark.slow
+def test_default_folders_are_relative_to_the_working_directory(tmp_path):
+    """An installed package must never write beside itself: ./MFCC, ./Models and ./Results of the caller."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    done = subprocess.run([sys.executable, "-m", "timnet_keras", "--mode", "train", "--data", "DEMO", "--epoch", "1",
+                           "--dilation_size", "2", "--split_fold", "2", "--no-xla"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(os.listdir(tmp_path)) == ["MFCC", "Models", "Results"]
+    assert os.listdir(tmp_path / "MFCC") == ["DEMO.npz"]  # DEMO is generated when missing
+    assert len(os.listdir(tmp_path / "Models")) == 1 and len(os.listdir(tmp_path / "Results")) == 1

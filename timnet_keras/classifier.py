@@ -1,0 +1,165 @@
+"""`TimnetClassifier`: audio or MFCCs in, emotion probabilities out.
+
+The task model of KerasHub's split: a `TimnetBackbone`, a Dense softmax head,
+the `MfccPreprocessor` that turns audio into the backbone's input, and the
+label names. A classifier made from a cross-validated run holds one member
+(backbone + head) per fold and averages their probabilities, as the
+authors' predict does; it saves to one `.keras` file with all of it.
+"""
+import os
+
+import keras
+import numpy as np
+
+from .backbone import TimnetBackbone
+from .layers import PACKAGE
+from .preprocessor import MfccPreprocessor
+from .run_config import ModelConfig
+
+keras.saving.register_keras_serializable(package=PACKAGE)(MfccPreprocessor)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TimnetClassifier(keras.Model):
+    """TIM-Net's classifier: `ensemble_size` members of backbone + Dense(softmax), averaged.
+
+    Args:
+        backbone: a `TimnetBackbone` (member 1; further members are fresh copies of its config).
+        num_classes: number of emotions.
+        labels: class names in output order (default class_0, class_1, ...).
+        preprocessor: the `MfccPreprocessor` for `predict_files` / `predict_signals`.
+        ensemble_size: fold members whose probabilities are averaged (1 for one model).
+
+    Example:
+        >>> classifier = TimnetClassifier(TimnetBackbone(frames=188), num_classes=7)
+        >>> classifier.count_params()
+        106992
+        >>> classifier.predict(np.zeros((2, 188, 39), "float32"), verbose=0).shape
+        (2, 7)
+    """
+
+    def __init__(self, backbone, num_classes, labels=None, preprocessor=None, ensemble_size=1, **kwargs):
+        frames, n_mfcc = backbone.input.shape[1:]
+        inputs = keras.Input(shape=(frames, n_mfcc), name="mfcc")
+        backbones = [backbone] + [
+            TimnetBackbone.from_config(dict(backbone.get_config(), name=f"{backbone.name}_{k}"))
+            for k in range(2, ensemble_size + 1)
+        ]
+        heads = [keras.layers.Dense(num_classes, activation="softmax", name="classifier" if k == 1 else f"classifier_{k}")
+                 for k in range(1, ensemble_size + 1)]
+        outputs = [head(member(inputs)) for member, head in zip(backbones, heads)]
+        output = outputs[0] if ensemble_size == 1 else keras.layers.Average(name="fold_mean")(outputs)
+        kwargs.setdefault("name", f"{backbone.variant}_classifier")
+        super().__init__(inputs=inputs, outputs=output, **kwargs)
+        self.backbone = backbone
+        self.member_backbones = backbones
+        self.member_heads = heads
+        self.num_classes = int(num_classes)
+        self.labels = tuple(labels) if labels else tuple(f"class_{i}" for i in range(num_classes))
+        self.preprocessor = preprocessor
+        self.ensemble_size = int(ensemble_size)
+        if len(self.labels) != self.num_classes:
+            raise ValueError(f"{len(self.labels)} labels for {num_classes} classes")
+
+    @property
+    def members(self):
+        """[(backbone, head)] per fold member."""
+        return list(zip(self.member_backbones, self.member_heads))
+
+    # --- building -----------------------------------------------------------------------
+
+    @classmethod
+    def from_model_config(cls, model_config, labels=None, preprocessor=None, ensemble_size=1):
+        """A fresh classifier of a `ModelConfig` (the form run folders store)."""
+        backbone = TimnetBackbone(**model_config.backbone_kwargs())
+        return cls(backbone, model_config.num_classes, labels, preprocessor, ensemble_size)
+
+    @classmethod
+    def from_run(cls, run_dir, fold=None):
+        """Our run folder (`Models/<run>/`): every fold as an ensemble member, or one `fold`."""
+        from . import run_store
+
+        return cls._from_fold_files(*run_store.read_saved_run(run_dir), fold)
+
+    @classmethod
+    def from_weights(cls, folder, corpus, fold=None):
+        """The authors' released weights folder (e.g. `EMODB_46/`) of a known `corpus`."""
+        from . import run_store
+
+        return cls._from_fold_files(*run_store.read_saved_run(folder, corpus=corpus), fold)
+
+    @classmethod
+    def _from_fold_files(cls, run_config, files, fold):
+        from .checkpoints import load_legacy_weights
+
+        if fold is not None:
+            if not 1 <= fold <= len(files):
+                raise ValueError(f"fold {fold} of a {len(files)}-fold run does not exist; choose 1..{len(files)}")
+            files = [files[fold - 1]]
+        preprocessor = MfccPreprocessor.from_settings(run_config.features) if run_config.features else None
+        classifier = cls.from_model_config(run_config.model, run_config.labels or None, preprocessor, len(files))
+        for member, path in enumerate(files):
+            load_legacy_weights(classifier, path, member=member)
+        return classifier
+
+    # --- predicting -----------------------------------------------------------------------
+
+    def _needs_preprocessor(self):
+        if self.preprocessor is None:
+            raise ValueError("this classifier has no preprocessor; give one (MfccPreprocessor) or call predict on MFCCs")
+        return self.preprocessor
+
+    def predict_files(self, paths, batch_size=64):
+        """Probabilities (n, classes) of audio files (one centre window each, as the authors)."""
+        return self.predict(self._needs_preprocessor()(paths), batch_size=batch_size, verbose=0)
+
+    def predict_signals(self, signals, sample_rate, batch_size=64):
+        """Probabilities (n, classes) of signals sampled at `sample_rate`."""
+        return self.predict(self._needs_preprocessor()(signals, sample_rate=sample_rate), batch_size=batch_size, verbose=0)
+
+    def predicted_labels(self, probabilities):
+        return [self.labels[i] for i in np.argmax(probabilities, axis=1)]
+
+    # --- saving -------------------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "num_classes": self.num_classes,
+            "labels": list(self.labels),
+            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor) if self.preprocessor else None,
+            "ensemble_size": self.ensemble_size,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"], custom_objects=custom_objects)
+        if config.get("preprocessor"):
+            config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"], custom_objects=custom_objects)
+        return cls(**config)
+
+    @classmethod
+    def load(cls, path):
+        """A classifier saved with `save(path)` (a `.keras` file)."""
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no saved classifier at {path}")
+        model = keras.saving.load_model(path)
+        if not isinstance(model, cls):
+            raise ValueError(f"{path} holds a {type(model).__name__}, not a TimnetClassifier")
+        return model
+
+
+def build_timnet(input_shape, num_classes, dilations=None, **backbone_args):
+    """One TIM-Net network (backbone + head) from the old keyword names; see `TimnetClassifier`.
+
+    Example:
+        >>> build_timnet((188, 39), 7).count_params()
+        106992
+    """
+    frames, n_mfcc = input_shape
+    if dilations is not None:
+        backbone_args["num_blocks"] = dilations
+    return TimnetClassifier(TimnetBackbone(frames, n_mfcc, **backbone_args), num_classes)

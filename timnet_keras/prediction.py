@@ -1,0 +1,54 @@
+"""Emotions of audio files through a `TimnetClassifier`, and the predictions file.
+
+Bad files are reported and skipped, not fatal: one broken recording must
+not cost the predictions of the others.
+"""
+import csv
+import io
+import json
+
+import numpy as np
+
+from .io import write_text_atomic
+from .preprocessor import BadAudioError
+
+
+def predict_files(classifier, paths, batch_size=64):
+    """(rows, errors): a row per readable file, {"file", "label", "probabilities": {label: p}} best first."""
+    features, good, errors = [], [], []
+    for path in paths:
+        try:
+            features.append(classifier.preprocessor.file_features(path))
+            good.append(path)
+        except BadAudioError as error:
+            errors.append(str(error))
+    rows = []
+    if good:
+        probabilities = classifier.predict(np.stack(features), batch_size=batch_size, verbose=0)
+        for path, p in zip(good, probabilities):
+            order = np.argsort(p)[::-1]
+            rows.append({"file": path, "label": classifier.labels[order[0]],
+                         "probabilities": {classifier.labels[i]: round(float(p[i]), 4) for i in order}})
+    return rows, errors
+
+
+def format_prediction(row, top=3):
+    best = list(row["probabilities"].items())[:top]
+    return f"{row['file']}: {row['label']}  (" + ", ".join(f"{k} {v:.2f}" for k, v in best) + ")"
+
+
+def predictions_text(rows, json_format=False):
+    """The predictions file's content: JSON, or CSV (file, label, one column per class)."""
+    if json_format:
+        return json.dumps(rows, indent=1)
+    labels = sorted(rows[0]["probabilities"]) if rows else []
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["file", "label", *labels])
+    for r in rows:
+        writer.writerow([r["file"], r["label"], *(f"{r['probabilities'][k]:.4f}" for k in labels)])
+    return out.getvalue()
+
+
+def write_predictions(rows, path):
+    write_text_atomic(path, predictions_text(rows, json_format=path.lower().endswith(".json")))

@@ -1,0 +1,193 @@
+"""The layout of a run folder, `Models/<DATA>_<seed>_<time>/`, and nothing else.
+
+A run folder holds `run_config.json`, one weights file per finished fold in
+the authors' HDF5 naming (`{k}-fold_weights_best_{i}.hdf5`) and one
+`fold_{i}.json` record of its test predictions. A fold is finished when both
+of its files exist; both are written atomically, weights first. The authors'
+released folders hold weights only; they are recognised and described with
+the corpus table.
+"""
+import dataclasses
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import CORPORA, canonical_name, default_num_blocks, default_seed
+from .io import read_json, time_stamp, write_json_atomic
+from .preprocessor import MfccPreprocessor
+from .run_config import ModelConfig, RunConfig
+
+RUN_CONFIG = "run_config.json"
+AUTHORS_SOURCE = "authors' released weights (epochs selected on the test folds)"
+_FOLD_FILE = re.compile(r"^(\d+)-fold_weights_best_(\d+)\.hdf5$")
+
+
+class RunStoreError(ValueError):
+    """A run folder that cannot be used as asked; the message says what to do."""
+
+
+@dataclass
+class FoldRecord:
+    """One finished fold: its test samples, their predicted probabilities, its training history."""
+
+    fold: int
+    test_indices: np.ndarray
+    y_true: np.ndarray
+    probabilities: np.ndarray
+    history: dict = field(default_factory=dict)
+    selected_epoch: int | None = None
+    seconds: float = 0.0
+
+    def to_json(self):
+        data = dataclasses.asdict(self)
+        data["test_indices"] = np.asarray(self.test_indices).tolist()
+        data["y_true"] = np.asarray(self.y_true).tolist()
+        data["probabilities"] = np.asarray(self.probabilities).round(6).tolist()
+        return data
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(
+            fold=int(data["fold"]),
+            test_indices=np.asarray(data.get("test_indices", []), dtype=int),
+            y_true=np.asarray(data["y_true"], dtype=int),
+            probabilities=np.asarray(data["probabilities"], dtype=np.float32),
+            history=data.get("history", {}),
+            selected_epoch=data.get("selected_epoch"),
+            seconds=data.get("seconds", 0.0),
+        )
+
+
+# --- names ----------------------------------------------------------------------------------
+
+def fold_weights_name(n_folds, fold):
+    """The authors' fold file name.
+
+    Example:
+        >>> fold_weights_name(10, 3)
+        '10-fold_weights_best_3.hdf5'
+    """
+    return f"{n_folds}-fold_weights_best_{fold}.hdf5"
+
+
+def fold_weights_path(run_dir, n_folds, fold):
+    return os.path.join(run_dir, fold_weights_name(n_folds, fold))
+
+
+def fold_record_path(run_dir, fold):
+    return os.path.join(run_dir, f"fold_{fold}.json")
+
+
+# --- writing -------------------------------------------------------------------------------
+
+def create_run_dir(model_path, data_name, seed):
+    """A new, empty run folder; two runs started in the same second get different ones."""
+    os.makedirs(model_path, exist_ok=True)
+    base = os.path.join(model_path, f"{data_name}_{seed}_{time_stamp()}")
+    for attempt in range(1, 1000):
+        path = base if attempt == 1 else f"{base}_{attempt}"
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            continue
+    raise RunStoreError(f"could not create a new run folder beside {base}")
+
+
+def write_run_config(run_dir, run_config):
+    write_json_atomic(os.path.join(run_dir, RUN_CONFIG), run_config.to_json())
+
+
+def write_fold_record(run_dir, record):
+    write_json_atomic(fold_record_path(run_dir, record.fold), record.to_json())
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def is_run_dir(path):
+    return os.path.isfile(os.path.join(path, RUN_CONFIG))
+
+
+def read_run_config(run_dir):
+    path = os.path.join(run_dir, RUN_CONFIG)
+    if not os.path.isfile(path):
+        raise RunStoreError(f"{run_dir}: no {RUN_CONFIG} there; is it a run folder under Models/?")
+    return RunConfig.from_json(read_json(path))
+
+
+def read_fold_record(run_dir, fold):
+    return FoldRecord.from_json(read_json(fold_record_path(run_dir, fold)))
+
+
+def finished_folds(run_dir, n_folds):
+    """Folds whose weights and record are both on disk."""
+    return [fold for fold in range(1, n_folds + 1)
+            if os.path.isfile(fold_record_path(run_dir, fold)) and os.path.isfile(fold_weights_path(run_dir, n_folds, fold))]
+
+
+def newest_run(model_path, data_name):
+    runs = [d for d in glob.glob(os.path.join(model_path, f"{data_name}_*")) if is_run_dir(d)]
+    if not runs:
+        raise RunStoreError(f"no {data_name} run under {model_path}; train one first or pass --test_path FOLDER")
+    return max(runs, key=os.path.getmtime)
+
+
+def fold_weight_files(folder):
+    """[weights path per fold] of a folder of `{k}-fold_weights_best_{i}.hdf5` files, checked complete."""
+    if not os.path.isdir(folder):
+        raise RunStoreError(f"{folder}: no such folder")
+    files = {}
+    for name in os.listdir(folder):
+        match = _FOLD_FILE.match(name)
+        if match:
+            files.setdefault(int(match.group(1)), {})[int(match.group(2))] = os.path.join(folder, name)
+    if not files:
+        raise RunStoreError(f"{folder} holds no fold weights ({{k}}-fold_weights_best_{{i}}.hdf5); finished folds may be missing")
+    if len(files) > 1:
+        raise RunStoreError(f"{folder} mixes weights of {sorted(files)}-fold runs; keep one run per folder")
+    ((k, by_fold),) = files.items()
+    if sorted(by_fold) != list(range(1, k + 1)):
+        raise RunStoreError(f"{folder} has weights for folds {sorted(by_fold)} of a {k}-fold run; the fold count does not match "
+                            f"the files (finish the run with --resume, or use a complete folder)")
+    return [by_fold[i] for i in range(1, k + 1)]
+
+
+def authors_run_config(corpus, n_folds, seed=None):
+    """What the authors' released weights of a known corpus are: the corpus table's model, folds and seed."""
+    key = canonical_name(corpus)
+    if key is None:
+        raise RunStoreError(f"{corpus!r} is not a corpus of the table; an authors' weights folder needs one of "
+                            f"{', '.join(sorted(CORPORA))} (our run folders carry their own {RUN_CONFIG})")
+    spec = CORPORA[key]
+    preprocessor = MfccPreprocessor(spec.mean_signal_length)
+    model = ModelConfig(frames=preprocessor.frames, num_classes=len(spec.labels), num_blocks=default_num_blocks(key))
+    return RunConfig(data=key, model=model, protocol="kfold", selection="best-test",
+                     seed=default_seed(key) if seed is None else seed, split_fold=n_folds, n_folds=n_folds,
+                     labels=spec.labels, features=preprocessor.get_config(), source=AUTHORS_SOURCE)
+
+
+def read_saved_run(folder, corpus=None, seed=None):
+    """(RunConfig, [weights path per fold]) of our run folder or of an authors' weights folder.
+
+    An authors' folder needs `corpus` (and takes `seed`, default the table's).
+    The model settings our weights files carry take precedence over the table's.
+    """
+    files = fold_weight_files(folder)
+    if is_run_dir(folder):
+        run_config = read_run_config(folder)
+        expected = run_config.n_folds or len(files)
+        if expected != len(files):
+            raise RunStoreError(f"{folder} holds {len(files)} fold weights but its run has {expected} folds")
+        return run_config, files
+    if corpus is None:
+        raise RunStoreError(f"{folder} has no {RUN_CONFIG}: name the corpus of these weights (--data CORPUS)")
+    run_config = authors_run_config(corpus, len(files), seed)
+    from .checkpoints import read_checkpoint_config
+
+    stored = read_checkpoint_config(files[0])
+    if stored:
+        run_config.model = ModelConfig.from_dict({**dataclasses.asdict(run_config.model), **stored})
+    return run_config, files
