@@ -21,10 +21,10 @@ from .layers import (
 # The paper's Table 3 ablations, by the names `--model` takes.
 VARIANTS = {
     "timnet": "TIM-Net: bidirectional, multi-scale, dynamic fusion",
-    "tcn": "plain dilated causal TCN (residual blocks), last block pooled",
+    "tcn": "standard TCN (keras-tcn residual blocks, forward only), its summed skip outputs pooled",
     "no_bd": "forward branch only (no bidirectional modelling)",
     "no_ms": "last scale only (no multi-scale fusion)",
-    "no_df": "plain mean of the scales (no dynamic fusion weights)",
+    "no_df": "average fusion of the scales (no dynamic per-scale weights)",
 }
 
 
@@ -97,15 +97,23 @@ class TimnetBackbone(keras.Model):
         forward = CausalConv1D(filters, 1, name="forward_input_conv")(inputs)
         if bidirectional:
             backward = CausalConv1D(filters, 1, name="backward_input_conv")(TimeReverse(name="reverse")(inputs))
-        scales = []
-        for j, rate in enumerate(dilation_rates(num_blocks, stacks), start=1):
+        scales, skips = [], []
+        rates = dilation_rates(num_blocks, stacks)
+        for j, rate in enumerate(rates, start=1):
             forward = block_class(rate, name=f"forward_block_{j}", **block_args)(forward)
+            if variant == "tcn":  # keras-tcn: the stream feeds the next block, the skips are summed
+                forward, skip = forward
+                skips.append(skip)
+                continue
             merged = forward
             if bidirectional:
                 backward = block_class(rate, name=f"backward_block_{j}", **block_args)(backward)
                 merged = keras.layers.Add(name=f"merge_{j}")([forward, backward])
             scales.append(keras.layers.GlobalAveragePooling1D(keepdims=True, name=f"scale_{j}")(merged))
 
+        if variant == "tcn":
+            summed = keras.layers.Add(name="skip_sum")(skips) if len(skips) > 1 else skips[0]
+            scales.append(keras.layers.GlobalAveragePooling1D(keepdims=True, name=f"scale_{len(rates)}")(summed))
         if variant in ("tcn", "no_ms"):
             fused = keras.layers.Flatten(name="fusion")(scales[-1])
         else:

@@ -146,10 +146,25 @@ class TemporalAwareBlock(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ResidualTCNBlock(TemporalAwareBlock):
-    """A plain TCN residual block (input + sub-blocks): the `tcn` ablation."""
+    """A standard TCN residual block, the `tcn` ablation: returns [activation(x + F(x)), F(x)].
+
+    Definition: Bai et al. (2018) as keras-tcn implements it. F is the same
+    two sub-blocks as a Temporal-Aware Block (dilated causal conv, BatchNorm,
+    activation, SpatialDropout1D); the activation follows the sum, which
+    feeds the next block; F(x) is the block's skip output, and keras-tcn's
+    TCN (use_skip_connections=True, its default) outputs the sum of the
+    blocks' skip outputs. The skip path of the sum is the identity: the
+    input already has `filters` channels (the backbone's 1x1 input
+    convolution stands where keras-tcn puts its shape-matching 1x1 conv).
+    Source: the paper's Section 3.3, "a TCN that also utilizes DC Conv".
+    """
 
     def call(self, x, training=None):
-        return x + self.transform(x, training=training)
+        skip = self.transform(x, training=training)
+        return [self._activation(x + skip), skip]
+
+    def compute_output_shape(self, input_shape):
+        return [input_shape, input_shape]
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -188,10 +203,23 @@ class TimeReverse(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ScaleAverage(keras.layers.Layer):
-    """Plain mean over the scales (batch, n, c) -> (batch, c): the `no_df` ablation."""
+    """Average fusion of the scales, the `no_df` ablation: g = s * mean_j g_j.
+
+    Definition: the paper's Section 3.3, w/o DF uses "the average fusion"
+    of the same scales instead of the learned per-scale weights. The one
+    scalar s (initialised as WeightLayer's weights, uniform(-0.05, 0.05))
+    adds nothing the model can express (the Dense layer after it absorbs
+    any scale); it starts the representation at TIM-Net's scale instead of
+    the raw MFCC scale, with which a plain mean begins at a loss 7 times
+    TIM-Net's (REPRODUCTION.md, notes on Table 3).
+    (batch, n, c) -> (batch, c).
+    """
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(), initializer="uniform")
 
     def call(self, x):
-        return ops.mean(x, axis=1)
+        return self.scale * ops.mean(x, axis=1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[2])

@@ -88,13 +88,14 @@ class FoldTrainer:
         seed: the run's seed; fold k initialises with seed + k.
         selection: "last", "best-val" or "best-test".
         jit_compile: XLA for the train step (same numbers, about twice as fast on CPU).
+        run_eagerly: no graph at all: slow steps, but no tracing (short checks, debugging).
     """
 
-    def __init__(self, model_config, training, seed, selection="last", jit_compile=True):
+    def __init__(self, model_config, training, seed, selection="last", jit_compile=True, run_eagerly=False):
         if selection not in SELECTIONS:
             raise RunError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
         self.model_config, self.training, self.seed, self.selection = model_config, training, seed, selection
-        self.jit_compile = jit_compile
+        self.jit_compile, self.run_eagerly = jit_compile, run_eagerly
         self.model = None
 
     def compiled_model(self):
@@ -106,7 +107,8 @@ class FoldTrainer:
                 optimizer=keras.optimizers.Adam(t.lr, t.beta1, t.beta2, t.epsilon),
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
                 metrics=["accuracy"],
-                jit_compile=self.jit_compile,
+                jit_compile=self.jit_compile and not self.run_eagerly,
+                run_eagerly=self.run_eagerly,
             )
         return self.model
 
