@@ -42,3 +42,23 @@ def test_the_authors_pickled_npy_needs_allow_pickle(tmp_path):
 def test_a_missing_cache_names_the_extract_command(tmp_path):
     with pytest.raises(CacheError, match="python Code/extract_feature.py --data_name EMODB --wav_dir PATH"):
         load_features(str(tmp_path), "EMODB")
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 3)),
+              elements=st.floats(-1e6, 1e6, width=32)),
+       st.lists(st.text(min_size=1, max_size=8), min_size=2, max_size=3, unique=True),
+       st.text(max_size=12))
+def test_any_finite_cache_comes_back_exactly(tmp_path_factory, x, labels, name):
+    n = len(x)
+    features = FeatureSet(x, one_hot([i % len(labels) for i in range(n)], len(labels)), tuple(labels),
+                          tuple(f"{name}{i}.wav" for i in range(n)), tuple(name for _ in range(n)), {"note": name})
+    path = str(tmp_path_factory.mktemp("cache") / "X.npz")
+    save_feature_cache(path, features)
+    loaded = load_feature_cache(path)
+    np.testing.assert_array_equal(loaded.x, x)
+    assert (loaded.labels, loaded.paths, loaded.speakers, loaded.settings) == (features.labels, features.paths, features.speakers, features.settings)

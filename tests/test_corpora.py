@@ -92,3 +92,39 @@ def test_missing_folder_and_no_audio_say_what_to_do(tmp_path):
 
 def test_natural_sort_puts_2_before_10():
     assert sorted(["a10", "a2", "a1"], key=natural_key) == ["a1", "a2", "a10"]
+
+
+# --- properties of the name parsers, on any text ---------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from timnet_keras.corpora import (  # noqa: E402
+    EMODB_EMOTIONS, EMOVO_EMOTIONS, RAVDESS_EMOTIONS, SAVEE_EMOTIONS, emodb_name, emovo_name, ravdess_name, savee_name)
+
+ALL_LABELS = set(EMODB_EMOTIONS.values()) | set(EMOVO_EMOTIONS.values()) | set(RAVDESS_EMOTIONS.values()) | set(SAVEE_EMOTIONS.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30))
+def test_no_file_name_makes_a_parser_fail_or_invent_a_label(stem):
+    for parse in (emodb_name, emovo_name, ravdess_name, lambda s: savee_name(s, "DC")):
+        parsed = parse(stem)
+        assert parsed is None or (parsed[0] in ALL_LABELS and isinstance(parsed[1], str) and parsed[1])
+
+
+@given(st.sampled_from(["03", "08", "16"]), st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=3, max_size=3),
+       st.sampled_from(sorted(EMODB_EMOTIONS)), st.sampled_from("abcdef"))
+def test_every_emodb_name_gives_its_emotion_and_speaker(speaker, text, letter, version):
+    assert emodb_name(f"{speaker}{text}{letter}{version}") == (EMODB_EMOTIONS[letter], speaker)
+
+
+@given(st.sampled_from(sorted(RAVDESS_EMOTIONS)), st.integers(1, 24), st.sampled_from(["01", "02"]))
+def test_ravdess_speech_names_give_emotion_and_actor_and_song_names_none(emotion, actor, modality):
+    stem = f"03-{modality}-{emotion}-01-02-01-{actor:02d}"
+    assert ravdess_name(stem) == ((RAVDESS_EMOTIONS[emotion], f"{actor:02d}") if modality == "01" else None)
+
+
+@given(st.sampled_from(sorted(SAVEE_EMOTIONS)), st.integers(1, 30), st.sampled_from(["DC", "je", "Kl"]), st.booleans())
+def test_savee_codes_are_never_confused_flat_or_in_folders(code, number, speaker, flat):
+    stem = f"{speaker}_{code}{number:02d}" if flat else f"{code}{number:02d}"
+    assert savee_name(stem, "" if flat else speaker) == (SAVEE_EMOTIONS[code], speaker.upper())

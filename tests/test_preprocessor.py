@@ -72,3 +72,21 @@ def test_config_round_trip_and_settings_name_the_resampler():
     assert MfccPreprocessor.from_config(preprocessor.get_config()) == preprocessor
     assert MfccPreprocessor.from_settings(preprocessor.settings()) == preprocessor
     assert "soxr_hq" in preprocessor.settings()["resampler"]
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(st.integers(0, 400), st.integers(1, 400))
+def test_fit_length_always_gives_the_length_and_keeps_the_signal_centred(n, length):
+    signal = np.arange(1, n + 1, dtype=np.float32)
+    fitted = fit_length(signal, length)
+    assert len(fitted) == length
+    kept = fitted[fitted != 0]
+    if n <= length:  # padded: the whole signal, left pad never longer than the right one
+        np.testing.assert_array_equal(kept, signal)
+        left = int(np.argmax(fitted != 0)) if n else length // 2
+        assert 0 <= (length - n - left) - left <= 1
+    else:  # cropped: a contiguous middle stretch
+        start = int(kept[0]) - 1
+        assert np.array_equal(kept, signal[start : start + length]) and start == (n - length) // 2

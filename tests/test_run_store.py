@@ -16,12 +16,17 @@ def test_two_runs_started_in_the_same_second_get_different_folders(tmp_path, mon
     assert a != b and os.path.isdir(a) and os.path.isdir(b)
 
 
-def test_a_fold_is_finished_only_with_both_its_weights_and_its_record(tmp_path):
+def test_a_fold_is_finished_only_with_both_its_files_intact(tmp_path):
     run = str(tmp_path)
     record = FoldRecord(1, np.arange(3), np.array([0, 1, 0]), np.full((3, 2), 0.5, np.float32), {"loss": [1.0]}, 1, 2.0)
     run_store.write_fold_record(run, record)
     assert run_store.finished_folds(run, 2) == []
-    open(run_store.fold_weights_path(run, 2, 1), "wb").close()
+    open(run_store.fold_weights_path(run, 2, 1), "wb").close()  # what a killed process may leave
+    assert run_store.finished_folds(run, 2) == []
+    from timnet_keras.checkpoints import save_legacy_weights
+    from timnet_keras.classifier import build_timnet
+
+    save_legacy_weights(build_timnet((10, 39), 2, dilations=1), run_store.fold_weights_path(run, 2, 1))
     assert run_store.finished_folds(run, 2) == [1]
     again = run_store.read_fold_record(run, 1)
     np.testing.assert_array_equal(again.probabilities, record.probabilities)

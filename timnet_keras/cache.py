@@ -7,6 +7,7 @@ because unpickling runs code.
 """
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,32 +60,61 @@ def save_feature_cache(path, features):
     write_atomic(path, write)
 
 
+CACHE_KEYS = ("x", "y", "labels", "paths", "speakers", "settings")
+
+
+def _unreadable(path, reason):
+    return CacheError(f"{path}: not a usable feature cache ({reason}); re-extract it with "
+                      f"python Code/extract_feature.py (or remove it)")
+
+
+def _checked(features, path):
+    bad = int(np.size(features.x) - np.count_nonzero(np.isfinite(features.x)))
+    if bad:
+        raise CacheError(f"{path}: {bad} NaN or infinite feature values; re-extract it with python Code/extract_feature.py")
+    if features.x.ndim != 3 or features.y.ndim != 2 or len(features.x) != len(features.y) or len(features.labels) != features.y.shape[1]:
+        raise _unreadable(path, f"shapes x {features.x.shape}, y {features.y.shape}, {len(features.labels)} labels do not fit")
+    return features
+
+
 def load_feature_cache(path, labels=None, allow_pickle=False):
     """Load `MFCC/<DATA>.npz`, or the authors' `.npy` dict when `allow_pickle`.
 
-    `labels` names the classes of an authors' `.npy`, which stores none.
+    `labels` names the classes of an authors' `.npy`, which stores none. A
+    damaged, truncated or foreign file, or one with NaN or infinite values,
+    raises CacheError naming the file and what to do.
     """
     npz, npy = os.path.splitext(path)[0] + ".npz", os.path.splitext(path)[0] + ".npy"
     if os.path.isfile(npz):
-        with np.load(npz, allow_pickle=False) as data:
-            return FeatureSet(
-                x=data["x"],
-                y=data["y"],
-                labels=tuple(str(v) for v in data["labels"]),
-                paths=tuple(str(v) for v in data["paths"]),
-                speakers=tuple(str(v) for v in data["speakers"]),
-                settings=json.loads(str(data["settings"])),
-            )
+        try:
+            with np.load(npz, allow_pickle=False) as data:
+                missing = [key for key in CACHE_KEYS if key not in data.files]
+                if missing:
+                    raise _unreadable(npz, f"no {', '.join(repr(k) for k in missing)} array")
+                features = FeatureSet(
+                    x=data["x"],
+                    y=data["y"],
+                    labels=tuple(str(v) for v in data["labels"]),
+                    paths=tuple(str(v) for v in data["paths"]),
+                    speakers=tuple(str(v) for v in data["speakers"]),
+                    settings=json.loads(str(data["settings"])),
+                )
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise _unreadable(npz, type(error).__name__ + (f": {error}" if str(error) else "")) from None
+        return _checked(features, npz)
     if os.path.isfile(npy):
         if not allow_pickle:
             raise CacheError(
                 f"{npy} is an authors' pickled cache; loading it runs code from the file. "
                 f"Pass --allow-pickle if you trust it, or re-extract with Code/extract_feature.py"
             )
-        data = np.load(npy, allow_pickle=True).item()
-        y = np.asarray(data["y"], dtype=np.float32)
+        try:
+            data = np.load(npy, allow_pickle=True).item()
+            x, y = np.asarray(data["x"], dtype=np.float32), np.asarray(data["y"], dtype=np.float32)
+        except Exception as error:  # a pickle can fail in any way
+            raise _unreadable(npy, f"{type(error).__name__}: {error}") from None
         names = tuple(labels) if labels else tuple(f"class_{i}" for i in range(y.shape[1]))
-        return FeatureSet(np.asarray(data["x"], dtype=np.float32), y, names, settings={"source": "authors' .npy"})
+        return _checked(FeatureSet(x, y, names, settings={"source": "authors' .npy"}), npy)
     raise CacheError(f"no feature cache at {npz}")
 
 

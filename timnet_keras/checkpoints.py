@@ -31,6 +31,19 @@ class WeightsMismatchError(ValueError):
     """A weights file that does not fit the model it is loaded into."""
 
 
+class DamagedWeightsError(WeightsMismatchError):
+    """A weights file that cannot be read at all (truncated, empty, not HDF5)."""
+
+
+def _open(path):
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        reason = str(error).split("(")[-1].rstrip(")") if "(" in str(error) else str(error)
+        raise DamagedWeightsError(f"{path}: not a readable weights file ({reason}); re-train that fold "
+                                  f"(remove the file, then --resume its run) or restore the file") from None
+
+
 def _decode(values):
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
@@ -46,7 +59,7 @@ def read_legacy_weights(path):
     Returns {prefix: [[array, ...] per layer, sorted by the name's number]}.
     """
     groups = {}
-    with h5py.File(path, "r") as f:
+    with _open(path) as f:
         if "layer_names" not in f.attrs:
             raise WeightsMismatchError(
                 f"{path} is not a TF-Keras HDF5 weights file (no layer_names attribute)"
@@ -63,7 +76,7 @@ def read_legacy_weights(path):
 
 def read_checkpoint_config(path):
     """The model configuration we store beside the weights, or None (authors' files)."""
-    with h5py.File(path, "r") as f:
+    with _open(path) as f:
         raw = f.attrs.get(CONFIG_ATTRIBUTE)
     return None if raw is None else json.loads(raw)
 
@@ -187,3 +200,11 @@ def _variable_names(prefix, layer):
     if prefix == "weight_layer":
         return ["kernel"]
     return ["kernel", "bias"]
+
+
+def is_readable_weights_file(path):
+    try:
+        with _open(path) as f:
+            return "layer_names" in f.attrs
+    except DamagedWeightsError:
+        return False

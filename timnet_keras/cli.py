@@ -15,6 +15,38 @@ from .config import TRAINING_DEFAULTS, canonical_name, default_num_blocks, defau
 EXIT_ERROR = 2
 
 
+# --- flag types: a bad value is argparse's own one-line error, exit status 2 -----------------
+
+def at_least(low, kind=int):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
+        return value
+
+    return parse
+
+
+def within(low, high, include_low=True):
+    """A float in [low, high) (or (low, high) when not include_low)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not ((value >= low if include_low else value > low) and value < high):
+            raise argparse.ArgumentTypeError(f"must be in {'[' if include_low else '('}{low}, {high}), got {text}")
+        return value
+
+    return parse
+
+
+positive = within(0, float("inf"), include_low=False)
+
+
 def _expected_errors():
     from .cache import CacheError
     from .checkpoints import WeightsMismatchError
@@ -29,17 +61,37 @@ def _expected_errors():
             ResultsError, FileNotFoundError)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: finished files kept, temporaries removed."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def _run(function, argv):
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         return function(argv)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print("interrupted: finished files are kept; a training run resumes with --resume RUN_DIR", file=sys.stderr)
-        return 130
+        return 143 if isinstance(interrupt, Terminated) else 130
     except Exception as error:  # only our expected errors become one line
         if isinstance(error, _expected_errors()):
             print(f"error: {error}", file=sys.stderr)
             return EXIT_ERROR
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread():
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _fail(message):
@@ -59,7 +111,7 @@ def extract_parser():
     p.add_argument("--data_name", required=True, help=f"{', '.join(known_corpus_names())}, or any name for a folder-per-class corpus")
     p.add_argument("--wav_dir", help="the corpus' audio (default: SER_WAV_DATA/<DATA>)")
     p.add_argument("--mean_signal_length", default=None, help="samples to pad/crop to, or 'auto' (default: the corpus table; auto for own corpora)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--workers", type=at_least(1), default=None, help="processes (default: all cores)")
     p.add_argument("--mfcc_path", default="MFCC", help="cache folder (default: MFCC/)")
     p.add_argument("--labels", help="own corpora: comma-separated class folder names, in label order")
     p.add_argument("--speaker_regex", help="own corpora: regex whose first group in a file name is the speaker")
@@ -82,7 +134,12 @@ def _extract(argv):
               f"{wav_dir} does not exist; pass --wav_dir PATH")
     length = args.mean_signal_length
     if length not in (None, "auto"):
-        length = int(length)
+        from .config import N_FFT
+
+        try:
+            length = at_least(N_FFT)(length)
+        except argparse.ArgumentTypeError as error:
+            extract_parser().error(f"argument --mean_signal_length: {error} (or 'auto')")
     path, features = extract_to_cache(
         name, args.mfcc_path, wav_dir=wav_dir, mean_signal_length=length, workers=args.workers, skip_bad=args.skip_bad,
         labels=args.labels.split(",") if args.labels else None, speaker_regex=args.speaker_regex,
@@ -106,19 +163,19 @@ def main_parser():
     p.add_argument("--mfcc_path", default="MFCC", help="feature caches (default: ./MFCC)")
     p.add_argument("--wav_dir", default=None, help="extract the corpus first if its cache is missing; predict: a folder of audio")
     p.add_argument("--allow-pickle", "--allow_pickle", dest="allow_pickle", action="store_true", help="read an authors' pickled MFCC/<DATA>.npy")
-    p.add_argument("--lr", type=float, default=d["lr"])
-    p.add_argument("--beta1", type=float, default=d["beta1"])
-    p.add_argument("--beta2", type=float, default=d["beta2"])
-    p.add_argument("--batch_size", type=int, default=d["batch_size"])
-    p.add_argument("--epoch", type=int, default=d["epoch"])
-    p.add_argument("--dropout", type=float, default=d["dropout"])
+    p.add_argument("--lr", type=positive, default=d["lr"])
+    p.add_argument("--beta1", type=within(0, 1), default=d["beta1"])
+    p.add_argument("--beta2", type=within(0, 1), default=d["beta2"])
+    p.add_argument("--batch_size", type=at_least(1), default=d["batch_size"])
+    p.add_argument("--epoch", type=at_least(1), default=d["epoch"])
+    p.add_argument("--dropout", type=within(0, 1), default=d["dropout"])
     p.add_argument("--random_seed", type=int, default=None, help="default: the corpus' seed of the released weights (EMODB 46)")
     p.add_argument("--activation", default=d["activation"])
-    p.add_argument("--filter_size", type=int, default=d["filter_size"])
-    p.add_argument("--dilation_size", type=int, default=None, help="blocks per direction (default: the corpus table's, 8; IEMOCAP 10)")
-    p.add_argument("--kernel_size", type=int, default=d["kernel_size"])
-    p.add_argument("--stack_size", type=int, default=d["stack_size"])
-    p.add_argument("--split_fold", type=int, default=d["split_fold"])
+    p.add_argument("--filter_size", type=at_least(1), default=d["filter_size"])
+    p.add_argument("--dilation_size", type=at_least(1), default=None, help="blocks per direction (default: the corpus table's, 8; IEMOCAP 10)")
+    p.add_argument("--kernel_size", type=at_least(1), default=d["kernel_size"])
+    p.add_argument("--stack_size", type=at_least(1), default=d["stack_size"])
+    p.add_argument("--split_fold", type=at_least(2), default=d["split_fold"])
     p.add_argument("--gpu", default="0", help="CUDA device index; the CPU is used when there is none")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None,
                    help="Keras backend (default: KERAS_BACKEND, else tensorflow); jax trains in half the memory, more slowly on CPU")
@@ -128,14 +185,15 @@ def main_parser():
     p.add_argument("--select", default="last", choices=("last", "best-val", "best-test"),
                    help="weights to keep per fold; best-test selects on the test fold and is labelled test-selected")
     p.add_argument("--resume", default=None, help="continue the run folder RUN_DIR from its first unfinished fold")
+    p.add_argument("--force", action="store_true", help="--resume even though the flags given differ from the run's")
     p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
     p.add_argument("--tsne", action="store_true", help="test mode: t-SNE plot of the fused representation")
     p.add_argument("--wav", nargs="+", help="predict mode: audio files")
     p.add_argument("--output", help="predict mode: write predictions to a .csv or .json file")
     p.add_argument("--source", help="cross mode: source corpus, or 'all' for every pair")
     p.add_argument("--target", help="cross mode: target corpus")
-    p.add_argument("--runs", type=int, default=1, help="cross mode: seeds per pair")
-    p.add_argument("--mean_signal_length", type=int, default=None, help="cross mode: common length (default: the source's)")
+    p.add_argument("--runs", type=at_least(1), default=1, help="cross mode: seeds per pair")
+    p.add_argument("--mean_signal_length", type=at_least(2048), default=None, help="cross mode: common length (default: the source's)")
     return p
 
 
@@ -207,6 +265,10 @@ def _main(argv):
     if args.mode == "cross":
         return _cross(args)
     name = _data_name(args.data)
+    if args.mode == "train" and args.resume and "--data" not in _typed_flags(argv if argv is not None else sys.argv[1:]):
+        from .run_store import read_run_config
+
+        name = read_run_config(args.resume.rstrip("/")).data  # the run knows its corpus
     from .cache import cache_path
 
     if args.mode != "predict" and canonical_name(args.data) is None and not os.path.isfile(cache_path(args.mfcc_path, name)) \
@@ -224,6 +286,8 @@ def _main(argv):
         model_config = _model_config(args, name, *features.x.shape[1:], len(features.labels))
         run_config = runs.new_run_config(features, name, model_config, _training(args), args.protocol, args.select, seed,
                                          args.split_fold, args.jit_compile)
+        if args.resume:
+            _check_resume_flags(args, argv if argv is not None else sys.argv[1:], run_config)
         runs.train(features, run_config, args.model_path, args.result_path, resume=args.resume)
     else:
         from .run_store import newest_run
@@ -231,6 +295,34 @@ def _main(argv):
         test_path = args.test_path or newest_run(args.model_path, name)
         runs.test(features, test_path, args.result_path, data_name=name, seed=args.random_seed, tsne=args.tsne)
     return 0
+
+
+# Flags a run stores, and where: --resume compares those the user typed with the run's.
+RESUME_FLAGS = {
+    "--data": "data", "--lr": "training.lr", "--beta1": "training.beta1", "--beta2": "training.beta2",
+    "--batch_size": "training.batch_size", "--epoch": "training.epoch", "--dropout": "model.dropout_rate",
+    "--random_seed": "seed", "--activation": "model.activation", "--filter_size": "model.filters",
+    "--dilation_size": "model.num_blocks", "--kernel_size": "model.kernel_size", "--stack_size": "model.stacks",
+    "--split_fold": "split_fold", "--model": "model.variant", "--protocol": "protocol", "--select": "selection",
+    "--no-xla": "jit_compile",
+}
+
+
+def _typed_flags(argv):
+    return {arg.split("=")[0] for arg in argv if arg.startswith("--")}
+
+
+def _check_resume_flags(args, argv, requested):
+    """Refuses --resume with flags that differ from the run's stored configuration (unless --force)."""
+    from .run_store import read_run_config
+
+    stored = read_run_config(args.resume.rstrip("/"))
+    value = lambda config, path: getattr(getattr(config, path.split(".")[0]), path.split(".")[1]) if "." in path else getattr(config, path)
+    changed = [f"{flag} {value(stored, path)} -> {value(requested, path)}" for flag, path in RESUME_FLAGS.items()
+               if flag in _typed_flags(argv) and value(stored, path) != value(requested, path)]
+    if changed and not args.force:
+        _fail(f"--resume {args.resume}: the run was made with other settings ({'; '.join(changed)}); resume without "
+              f"those flags, start a new run, or pass --force to resume with the run's own settings")
 
 
 def _predict(args, name):

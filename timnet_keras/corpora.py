@@ -14,7 +14,7 @@ from collections import namedtuple
 from .config import CORPORA, canonical_name
 
 Utterance = namedtuple("Utterance", "path label speaker")
-AUDIO_EXTENSIONS = (".wav",)
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")  # what libsndfile reads under the corpus' own names
 
 
 class CorpusError(ValueError):
@@ -27,12 +27,21 @@ def natural_key(text):
 
 
 def audio_files(folder, recursive=False):
-    pattern = os.path.join(folder, "**", "*") if recursive else os.path.join(folder, "*")
-    return [
-        p
-        for p in glob.glob(pattern, recursive=recursive)
-        if os.path.isfile(p) and p.lower().endswith(AUDIO_EXTENSIONS)
-    ]
+    """Audio files in `folder` (and below, when `recursive`), following links but never a loop."""
+    if not recursive:
+        return [p for p in glob.glob(os.path.join(folder, "*")) if os.path.isfile(p) and p.lower().endswith(AUDIO_EXTENSIONS)]
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        here = os.path.realpath(root)
+        # a link to this folder or one above it is a loop: following it comes back here
+        dirs[:] = sorted(d for d in dirs if not _is_ancestor(os.path.realpath(os.path.join(root, d)), here))
+        found += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(AUDIO_EXTENSIONS)
+                  and os.path.isfile(os.path.join(root, f))]
+    return found
+
+
+def _is_ancestor(path, of):
+    return of == path or of.startswith(path.rstrip(os.sep) + os.sep)
 
 
 def _in_authors_order(utterances, labels, root):
@@ -49,15 +58,62 @@ SAVEE_EMOTIONS = {"a": "angry", "d": "disgust", "f": "fear", "h": "happy", "n": 
 IEMOCAP_EMOTIONS = {"ang": "angry", "hap": "happy", "exc": "happy", "neu": "neutral", "sad": "sad"}
 
 
+def emodb_name(stem):
+    """(label, speaker) of an Emo-DB file name `SSTTTEV`, or None.
+
+    Example:
+        >>> emodb_name("03a01Wa")
+        ('angry', '03')
+    """
+    if len(stem) == 7 and stem[:2].isdigit() and stem[5] in EMODB_EMOTIONS:
+        return EMODB_EMOTIONS[stem[5]], stem[:2]
+    return None
+
+
+def emovo_name(stem):
+    """(label, speaker) of an EMOVO file name `<code>-<speaker>-<sentence>`, or None."""
+    parts = stem.split("-")
+    if len(parts) == 3 and parts[0].lower() in EMOVO_EMOTIONS and parts[1]:
+        return EMOVO_EMOTIONS[parts[0].lower()], parts[1].lower()
+    return None
+
+
+def ravdess_name(stem):
+    """(label, actor) of a RAVDESS speech file `MM-VV-EE-II-SS-RR-AA` (modality 03, vocal channel 01), or None."""
+    parts = stem.split("-")
+    if len(parts) == 7 and parts[0] == "03" and parts[1] == "01" and parts[2] in RAVDESS_EMOTIONS and parts[6]:
+        return RAVDESS_EMOTIONS[parts[2]], parts[6]
+    return None
+
+
+_SAVEE_NAME = re.compile(r"^(?:(?P<speaker>[A-Za-z]{2})_)?(?P<code>sa|su|a|d|f|h|n)(?P<number>\d+)$")
+
+
+def savee_name(stem, folder=""):
+    """(label, speaker) of a SAVEE file `<code><nn>` in a speaker folder or flat `<speaker>_<code><nn>`, or None."""
+    match = _SAVEE_NAME.match(stem)
+    if not match:
+        return None
+    return SAVEE_EMOTIONS[match.group("code")], (match.group("speaker") or folder).upper()
+
+
+def _stem(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _read_by_name(files, parse):
+    out = []
+    for path in files:
+        parsed = parse(path)
+        if parsed:
+            out.append(Utterance(path, *parsed))
+    return out
+
+
 def read_emodb(root):
     """`SSTTTEV.wav` in root or root/wav; speaker SS, emotion letter E."""
     folder = os.path.join(root, "wav") if os.path.isdir(os.path.join(root, "wav")) else root
-    out = []
-    for path in audio_files(folder):
-        name = os.path.basename(path)
-        if len(name) >= 7 and name[5] in EMODB_EMOTIONS:
-            out.append(Utterance(path, EMODB_EMOTIONS[name[5]], name[:2]))
-    return out
+    return _read_by_name(audio_files(folder), lambda p: emodb_name(_stem(p)))
 
 
 def read_casia(root):
@@ -73,37 +129,18 @@ def read_casia(root):
 
 def read_emovo(root):
     """`root/<speaker>/<code>-<speaker>-<sentence>.wav`."""
-    out = []
-    for path in audio_files(root, recursive=True):
-        parts = os.path.splitext(os.path.basename(path))[0].split("-")
-        if len(parts) == 3 and parts[0].lower() in EMOVO_EMOTIONS:
-            out.append(Utterance(path, EMOVO_EMOTIONS[parts[0].lower()], parts[1].lower()))
-    return out
+    return _read_by_name(audio_files(root, recursive=True), lambda p: emovo_name(_stem(p)))
 
 
 def read_ravdess(root):
     """`MM-VV-EE-II-SS-RR-AA.wav`, in Actor_XX folders or flat; speech audio only."""
-    out = []
-    for path in audio_files(root, recursive=True):
-        parts = os.path.splitext(os.path.basename(path))[0].split("-")
-        if len(parts) == 7 and parts[0] == "03" and parts[1] == "01" and parts[2] in RAVDESS_EMOTIONS:
-            out.append(Utterance(path, RAVDESS_EMOTIONS[parts[2]], parts[6]))
-    return out
-
-
-_SAVEE_NAME = re.compile(r"^(?:(?P<speaker>[A-Za-z]{2})_)?(?P<code>sa|su|a|d|f|h|n)(?P<number>\d+)$")
+    return _read_by_name(audio_files(root, recursive=True), lambda p: ravdess_name(_stem(p)))
 
 
 def read_savee(root):
     """`root/<speaker>/<code><nn>.wav` or flat `<speaker>_<code><nn>.wav`."""
-    out = []
-    for path in audio_files(root, recursive=True):
-        match = _SAVEE_NAME.match(os.path.splitext(os.path.basename(path))[0])
-        if not match:
-            continue
-        speaker = match.group("speaker") or os.path.basename(os.path.dirname(path))
-        out.append(Utterance(path, SAVEE_EMOTIONS[match.group("code")], speaker.upper()))
-    return out
+    return _read_by_name(audio_files(root, recursive=True),
+                         lambda p: savee_name(_stem(p), os.path.basename(os.path.dirname(p))))
 
 
 _IEMOCAP_LINE = re.compile(r"^\[[^\]]+\]\s+(?P<utt>Ses\d+[FM]_\S+)\s+(?P<emotion>\w+)\s+\[")

@@ -27,6 +27,8 @@ def make_folds(features, protocol="kfold", split_fold=10, seed=46):
         [2, 2, 2]
     """
     n = len(features.x)
+    if protocol in ("kfold", "stratified") and not 2 <= split_fold <= n:
+        raise ProtocolError(f"--split_fold {split_fold}: needs 2 to {n} folds for {n} samples")
     if protocol == "kfold":
         splits = KFold(split_fold, shuffle=True, random_state=seed).split(np.zeros(n))
     elif protocol == "stratified":

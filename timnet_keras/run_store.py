@@ -111,21 +111,52 @@ def is_run_dir(path):
     return os.path.isfile(os.path.join(path, RUN_CONFIG))
 
 
+def _read_record(path, make, what_to_do):
+    try:
+        return make(read_json(path))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RunStoreError(f"{path}: damaged or not ours ({type(error).__name__}); {what_to_do}") from None
+
+
 def read_run_config(run_dir):
     path = os.path.join(run_dir, RUN_CONFIG)
     if not os.path.isfile(path):
         raise RunStoreError(f"{run_dir}: no {RUN_CONFIG} there; is it a run folder under Models/?")
-    return RunConfig.from_json(read_json(path))
+    return _read_record(path, RunConfig.from_json, "restore it, or remove the run folder and train again")
 
 
 def read_fold_record(run_dir, fold):
-    return FoldRecord.from_json(read_json(fold_record_path(run_dir, fold)))
+    return _read_record(fold_record_path(run_dir, fold), FoldRecord.from_json,
+                        f"remove it and --resume {run_dir} to re-train fold {fold}")
+
+
+def _fold_is_intact(run_dir, n_folds, fold):
+    from .checkpoints import is_readable_weights_file
+
+    try:
+        read_fold_record(run_dir, fold)
+    except RunStoreError:
+        return False
+    return is_readable_weights_file(fold_weights_path(run_dir, n_folds, fold))
 
 
 def finished_folds(run_dir, n_folds):
-    """Folds whose weights and record are both on disk."""
+    """Folds whose weights and record are both on disk and readable.
+
+    A fold whose files a killed process left damaged counts as unfinished:
+    --resume trains it again and overwrites them.
+    """
     return [fold for fold in range(1, n_folds + 1)
-            if os.path.isfile(fold_record_path(run_dir, fold)) and os.path.isfile(fold_weights_path(run_dir, n_folds, fold))]
+            if os.path.isfile(fold_record_path(run_dir, fold)) and os.path.isfile(fold_weights_path(run_dir, n_folds, fold))
+            and _fold_is_intact(run_dir, n_folds, fold)]
+
+
+def remove_temporaries(run_dir):
+    """Deletes what a killed process left half-written (`*.tmp-<pid>*`); returns their names."""
+    stale = [name for name in os.listdir(run_dir) if ".tmp-" in name]
+    for name in stale:
+        os.remove(os.path.join(run_dir, name))
+    return stale
 
 
 def newest_run(model_path, data_name):

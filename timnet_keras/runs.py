@@ -32,6 +32,7 @@ def train(features, run_config, model_path, result_path, resume=None, log=print)
         if run_config.n_samples != len(features.x):
             raise RunError(f"--resume: the run was trained on {run_config.n_samples} samples, the cache has {len(features.x)}")
     else:
+        make_folds(features, run_config.protocol, run_config.split_fold, run_config.seed)  # refuse before any folder exists
         run_dir = run_store.create_run_dir(model_path, run_config.data, run_config.seed)
     log(f"run folder: {run_dir} ({run_config.protocol} folds, {run_config.selection_note})")
     start = time.time()

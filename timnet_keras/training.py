@@ -159,6 +159,9 @@ class FoldTrainer:
                 for key, value in batch_logs.items():
                     totals[key] = totals.get(key, 0.0) + float(value) * len(index)
             logs = {key: total / len(order) for key, total in totals.items()}  # epoch means over samples
+            if not np.isfinite(logs["loss"]):
+                raise RunError(f"fold {fold}: the training loss became {logs['loss']} in epoch {epoch + 1}; nothing of this "
+                               f"fold was saved. Lower --lr, or check the features for extreme values")
             if validation is not None:
                 probabilities = model.predict(validation[0], batch_size=batch, verbose=0)
                 logs["val_accuracy"] = float(np.mean(np.argmax(probabilities, 1) == np.argmax(validation[1], 1)))
@@ -190,6 +193,9 @@ def run_cross_validation(features, run_config, run_dir, log=print):
     n_folds = len(folds)
     run_config.n_folds = n_folds
     run_store.write_run_config(run_dir, run_config)
+    stale = run_store.remove_temporaries(run_dir)
+    if stale:
+        log(f"removed what an interrupted process left half-written: {', '.join(stale)}")
     done = set(run_store.finished_folds(run_dir, n_folds))
     if done:
         log(f"resuming {run_dir}: folds {sorted(done)} already finished")
