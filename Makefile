@@ -17,7 +17,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=10
 	KERAS_BACKEND=jax $(PY) -m pytest -q $(JAX_TESTS)
 
 demo: $(STAMP)

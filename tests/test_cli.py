@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import EMODB_46, needs_emodb_46
-from timnet_keras import cli, run_store, training
+from timnet_keras import cli
 from timnet_keras.cache import save_feature_cache
 from timnet_keras.demo import write_demo_wavs
 from timnet_keras.extract import demo_features
@@ -71,30 +71,6 @@ def test_train_then_test_then_predict(workspace, capsys, tmp_path):
     for row, p in zip(again, expected):
         assert row["label"] == labels[int(np.argmax(p))]
         assert [row["probabilities"][k] for k in labels] == pytest.approx(p, abs=1e-4)
-
-
-@pytest.mark.slow
-def test_a_killed_run_resumes_from_its_first_unfinished_fold(workspace, monkeypatch):
-    root, paths = workspace
-    real = training.FoldTrainer.train_fold
-    calls = []
-
-    def dies_in_fold_2(self, fold, *args, **kwargs):
-        calls.append(fold)
-        if fold == 2:
-            raise KeyboardInterrupt
-        return real(self, fold, *args, **kwargs)
-
-    monkeypatch.setattr(training.FoldTrainer, "train_fold", dies_in_fold_2)
-    assert cli.main(["--mode", "train", "--data", "DEMO", *TINY, *paths]) == 130
-    (run,) = run_dirs(root)
-    assert run_store.finished_folds(run, 3) == [1]
-    assert not glob.glob(os.path.join(run, "*tmp*"))
-    monkeypatch.setattr(training.FoldTrainer, "train_fold", real)
-    fold_1 = open(os.path.join(run, "3-fold_weights_best_1.hdf5"), "rb").read()
-    assert cli.main(["--mode", "train", "--data", "DEMO", "--resume", run, *TINY, *paths]) == 0
-    assert run_store.finished_folds(run, 3) == [1, 2, 3]
-    assert open(os.path.join(run, "3-fold_weights_best_1.hdf5"), "rb").read() == fold_1  # not retrained
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 import csv
 import json
 
-import numpy as np
 
 from timnet_keras.backbone import TimnetBackbone
 from timnet_keras.classifier import TimnetClassifier

@@ -29,10 +29,10 @@ def test_a_fold_trains_from_its_seed_and_the_loss_falls(rng):
     x = rng.normal(size=(24, 20, 39)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[np.arange(24) % 3]
     x += 3 * y.argmax(1)[:, None, None]  # separable
-    trainer = FoldTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, jit_compile=False)
+    trainer = FoldTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, run_eagerly=True)
     history, selected = trainer.train_fold(1, x, y)
     assert selected == 4 and len(history["loss"]) == 4 and history["loss"][-1] < history["loss"][0]
-    again, _ = FoldTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, jit_compile=False).train_fold(1, x, y)
+    again, _ = FoldTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, run_eagerly=True).train_fold(1, x, y)
     assert again["loss"] == pytest.approx(history["loss"], rel=1e-4)
 
 

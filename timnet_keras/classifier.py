@@ -14,7 +14,6 @@ import numpy as np
 from .backbone import TimnetBackbone
 from .layers import PACKAGE
 from .preprocessor import MfccPreprocessor
-from .run_config import ModelConfig
 
 keras.saving.register_keras_serializable(package=PACKAGE)(MfccPreprocessor)
 
