@@ -52,13 +52,15 @@ def _expected_errors():
     from .checkpoints import WeightsMismatchError
     from .corpora import CorpusError
     from .folds import ProtocolError
+    from .grid import GridError
     from .preprocessor import BadAudioError
+    from .registry import RegistryError
     from .results import ResultsError
     from .run_store import RunStoreError
     from .training import RunError
 
     return (CacheError, WeightsMismatchError, CorpusError, BadAudioError, RunError, RunStoreError, ProtocolError,
-            ResultsError, FileNotFoundError)
+            ResultsError, GridError, RegistryError, FileNotFoundError)
 
 
 class Terminated(KeyboardInterrupt):
@@ -382,6 +384,68 @@ def _cross(args):
     out, table = write_cross_results(args.result_path, args.source, args.target, results, args.epoch, seeds)
     print(table)
     print(f"results: {out}")
+    return 0
+
+
+# --- reproduce.py ---------------------------------------------------------------------------
+
+def reproduce_parser():
+    p = argparse.ArgumentParser(description="Reproduce the paper's tables: a resumable grid of units, each leaving a "
+                                            "record in the registry; REPRODUCTION.md is generated from the records")
+    p.add_argument("--table", default="1", help="1, 2, 3, a comma list (1,3) or all (default: 1)")
+    p.add_argument("--corpora", default="EMODB,CASIA,EMOVO", help="comma list of corpora (default: EMODB,CASIA,EMOVO)")
+    p.add_argument("--seeds", type=at_least(1), default=1, help="seeds per cell, from the corpus table's (default: 1)")
+    p.add_argument("--epoch", type=at_least(1), default=TRAINING_DEFAULTS["epoch"], help="epochs per training (paper: 500)")
+    p.add_argument("--split_fold", type=at_least(2), default=TRAINING_DEFAULTS["split_fold"], help="folds per cell (paper: 10)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--address", default=None, help="ray: HOST:PORT of a running cluster (default: start one here)")
+    p.add_argument("--workers", type=at_least(1), default=None, help="ray: worker actors (default: one per CPU)")
+    p.add_argument("--cpus-per-worker", dest="cpus_per_worker", type=positive, default=1)
+    p.add_argument("--gpus-per-worker", dest="gpus_per_worker", type=within(0, 64), default=0)
+    p.add_argument("--registry", default="reproduction", help="the registry folder (default: ./reproduction)")
+    p.add_argument("--report", default="REPRODUCTION.md", help="the generated report (default: ./REPRODUCTION.md)")
+    p.add_argument("--report-only", dest="report_only", action="store_true", help="regenerate the report, train nothing")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true", help="list the units and which are finished")
+    p.add_argument("--mfcc_path", default="MFCC", help="feature caches (default: ./MFCC)")
+    p.add_argument("--corpora_dir", default=None, help="extract a missing cache from <corpora_dir>/<CORPUS>/ (e.g. ../shared/corpora)")
+    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None)
+    p.add_argument("--gpu", default="0")
+    p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
+    p.add_argument("--run-eagerly", dest="run_eagerly", action="store_true", help="no graph at all (tiny grids, debugging)")
+    return p
+
+
+def reproduce_main(argv=None):
+    return _run(_reproduce, argv)
+
+
+def _reproduce(argv):
+    from .grid import GridSpec, expand, parse_tables
+    from .registry import finished_units
+
+    args = reproduce_parser().parse_args(argv)
+    corpora = tuple(_data_name(name.strip()) for name in args.corpora.split(",") if name.strip())
+    if not corpora:
+        _fail("--corpora: name at least one corpus")
+    spec = GridSpec(parse_tables(args.table), corpora, args.seeds, args.epoch, args.split_fold)
+    if args.report_only:
+        from .reproduction import write_report
+
+        print(f"report: {write_report(args.registry, args.report)}")
+        return 0
+    if args.dry_run:
+        done = finished_units(args.registry)
+        for unit in expand(spec):
+            print(f"{'done' if unit.key in done else 'todo'}  {unit.key}")
+        return 0
+    setup_device(args.gpu, args.backend)
+    from .reproduction import reproduce
+
+    options = dict(jit_compile=args.jit_compile, run_eagerly=args.run_eagerly)
+    if args.executor == "ray":
+        options.update(address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
+                       gpus_per_worker=args.gpus_per_worker)
+    reproduce(spec, args.registry, args.mfcc_path, args.executor, args.corpora_dir, args.report, **options)
     return 0
 
 

@@ -5,6 +5,7 @@ other corpus is centre cropped, or padded with the MFCC of silence in the
 frame domain, so corpora cached at different lengths meet without the audio.
 """
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,8 +42,24 @@ def shared_subset(features, labels, frames):
     return fit_frames(features.x[keep], frames), np.eye(len(labels), dtype=np.float32)[classes]
 
 
-def cross_corpus(source, target, model_config, training, seeds, mean_signal_length, jit_compile=True, log=print):
-    """Train on all of `source`, test on all of `target`, on their shared emotions; one result per seed."""
+@dataclass
+class CorpusPair:
+    """A source and a target reduced to their shared emotions at one length, and the model that fits them."""
+
+    source: str
+    target: str
+    labels: list
+    frames: int
+    mean_signal_length: int
+    model_config: ModelConfig
+    x_source: np.ndarray
+    y_source: np.ndarray
+    x_target: np.ndarray
+    y_target: np.ndarray
+
+
+def corpus_pair(source, target, model_config, mean_signal_length, source_name="", target_name=""):
+    """The `CorpusPair` of two FeatureSets; refuses pairs sharing fewer than two emotions."""
     labels = [l for l in CROSS_CORPUS_LABELS if l in source.labels and l in target.labels]
     if len(labels) < 2:
         raise RunError(f"the corpora share fewer than two of {', '.join(CROSS_CORPUS_LABELS)}")
@@ -51,16 +68,32 @@ def cross_corpus(source, target, model_config, training, seeds, mean_signal_leng
     x_target, y_target = shared_subset(target, labels, frames)
     config = ModelConfig.from_dict({**model_config.backbone_kwargs(), "frames": frames, "n_mfcc": source.x.shape[2],
                                     "num_classes": len(labels)})
+    return CorpusPair(source_name, target_name, labels, frames, int(mean_signal_length), config, x_source, y_source,
+                      x_target, y_target)
+
+
+def train_on_pair(trainer, pair, desc="source"):
+    """Trains `trainer` (a FoldTrainer of `pair.model_config`) on all of the source; returns (history, target probabilities).
+
+    The one place a cross-corpus model is trained: the cross mode and the reproduction grid both call it.
+    """
+    history, _ = trainer.train_fold(0, pair.x_source, pair.y_source, desc=desc)
+    return history, np.asarray(trainer.model.predict(pair.x_target, batch_size=trainer.training.batch_size, verbose=0))
+
+
+def cross_corpus(source, target, model_config, training, seeds, mean_signal_length, jit_compile=True, log=print):
+    """Train on all of `source`, test on all of `target`, on their shared emotions; one result per seed."""
+    pair = corpus_pair(source, target, model_config, mean_signal_length)
+    truth = np.argmax(pair.y_target, axis=1)
     results = []
     for seed in seeds:
-        trainer = FoldTrainer(config, training, seed, "last", jit_compile)
-        trainer.train_fold(0, x_source, y_source, desc=f"seed {seed}")
-        predictions = np.argmax(trainer.model.predict(x_target, batch_size=64, verbose=0), axis=1)
-        truth = np.argmax(y_target, axis=1)
+        trainer = FoldTrainer(pair.model_config, training, seed, "last", jit_compile)
+        _, probabilities = train_on_pair(trainer, pair, desc=f"seed {seed}")
+        predictions = np.argmax(probabilities, axis=1)
         results.append({"seed": seed, "uar": uar(truth, predictions), "war": war(truth, predictions)})
         log(f"seed {seed}: UAR {results[-1]['uar']:.2f} %  WAR {results[-1]['war']:.2f} %")
-    return {"labels": labels, "mean_signal_length": int(mean_signal_length), "frames": frames,
-            "n_source": int(len(x_source)), "n_target": int(len(x_target)), "runs": results}
+    return {"labels": pair.labels, "mean_signal_length": pair.mean_signal_length, "frames": pair.frames,
+            "n_source": int(len(pair.x_source)), "n_target": int(len(pair.x_target)), "runs": results}
 
 
 def cross_corpus_table(pairs):

@@ -206,13 +206,21 @@ def run_cross_validation(features, run_config, run_dir, log=print):
     for fold, (train, test) in enumerate(folds, start=1):
         if fold in done:
             continue
-        start = time.time()
-        history, selected = trainer.train_fold(fold, features.x[train], features.y[train], features.x[test],
-                                               features.y[test], desc=f"fold {fold}/{n_folds}")
-        probabilities = trainer.model.predict(features.x[test], batch_size=batch, verbose=0)
+        record = train_and_score_fold(trainer, features, train, test, fold, n_folds)
         save_legacy_weights(trainer.model, run_store.fold_weights_path(run_dir, n_folds, fold), run_config.model.backbone_kwargs())
-        record = FoldRecord(fold, test, features.classes[test], probabilities, history, selected, round(time.time() - start, 1))
         run_store.write_fold_record(run_dir, record)
-        accuracy = 100 * np.mean(np.argmax(probabilities, 1) == record.y_true)
-        log(f"fold {fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {selected}, {record.seconds} s)")
+        accuracy = 100 * np.mean(np.argmax(record.probabilities, 1) == record.y_true)
+        log(f"fold {fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {record.selected_epoch}, {record.seconds} s)")
     return [run_store.read_fold_record(run_dir, fold) for fold in range(1, n_folds + 1)]
+
+
+def train_and_score_fold(trainer, features, train, test, fold, n_folds):
+    """One fold of a cross-validated run: trains on `train`, predicts `test`; returns its FoldRecord.
+
+    The one place a fold is trained: the train mode and the reproduction grid both call it.
+    """
+    start = time.time()
+    history, selected = trainer.train_fold(fold, features.x[train], features.y[train], features.x[test],
+                                           features.y[test], desc=f"fold {fold}/{n_folds}")
+    probabilities = trainer.model.predict(features.x[test], batch_size=trainer.training.batch_size, verbose=0)
+    return FoldRecord(fold, test, features.classes[test], probabilities, history, selected, round(time.time() - start, 1))

@@ -1,0 +1,121 @@
+"""Where the grid's units run: in this process one after another, or on a Ray cluster.
+
+Both executors hand each finished unit's record to the driver's `on_record`,
+which alone writes files; workers need no shared file system. On Ray the
+features travel once per corpus through the object store, each worker is a
+long-lived actor that keeps its compiled models between units, and a unit
+whose worker dies is given to a fresh worker.
+"""
+import collections
+import os
+
+from .grid import GridError, UnitRunner
+from .registry import UnitRecord
+
+MAX_ATTEMPTS = 3  # per unit, on Ray: a unit whose worker died this often stops the grid
+
+
+def run_local(units, features, on_record, jit_compile=True, run_eagerly=False):
+    """Trains `units` in this process, in order; `features` maps corpus names to FeatureSets."""
+    runner = UnitRunner(jit_compile, run_eagerly)
+    for unit in units:
+        on_record(runner.run(unit, features[unit.corpus], features.get(unit.target)))
+
+
+def _worker_class(ray):
+    @ray.remote
+    class GridWorker:
+        """One long-lived worker: a UnitRunner and the compiled models it has built."""
+
+        def __init__(self, jit_compile, run_eagerly):
+            self.runner = UnitRunner(jit_compile, run_eagerly, node_id=ray.get_runtime_context().get_node_id())
+
+        def where(self):
+            return {"pid": os.getpid(), "node": self.runner.node_id}
+
+        def run(self, unit, source, target=None):
+            return self.runner.run(unit, source, target).to_json()
+
+    return GridWorker
+
+
+def connect_ray(address=None, num_cpus=None, log=print):
+    """Joins the cluster at `address`, or starts a local Ray instance on this machine's cores (127.0.0.1 only)."""
+    try:
+        import ray
+    except ImportError:
+        raise GridError("--executor ray needs Ray: pip install 'timnet-keras[ray]'") from None
+    if ray.is_initialized():
+        return ray
+    env = {"KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    runtime_env = {"env_vars": env}
+    try:
+        if address:
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False,
+                     _node_ip_address="127.0.0.1")
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise GridError(f"cannot reach a Ray cluster at {address}: {str(error).splitlines()[0]}; start one with "
+                        f"`ray start --head` (README)") from None
+    nodes = [n for n in ray.nodes() if n["Alive"]]
+    log(f"Ray: {len(nodes)} node(s), {int(sum(n['Resources'].get('CPU', 0) for n in nodes))} CPUs, "
+        f"{int(sum(n['Resources'].get('GPU', 0) for n in nodes))} GPUs")
+    return ray
+
+
+def run_ray(units, features, on_record, address=None, workers=None, cpus_per_worker=1, gpus_per_worker=0,
+            jit_compile=True, run_eagerly=False, log=print):
+    """Trains `units` on Ray actors, one unit per actor at a time; records come back to `on_record` here."""
+    ray = connect_ray(address, log=log)
+    from ray.exceptions import RayActorError
+
+    total_cpus = sum(n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"])
+    count = workers or max(1, int(total_cpus // max(cpus_per_worker, 1e-9)))
+    count = min(count, len(units)) or 1
+    threads = str(max(1, int(cpus_per_worker)))
+    options = dict(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=0,
+                   runtime_env={"env_vars": {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}})
+    Worker = _worker_class(ray)
+
+    def start_worker():
+        worker = Worker.options(**options).remote(jit_compile, run_eagerly)
+        return worker, ray.get(worker.where.remote())
+
+    needed = sorted({u.corpus for u in units} | {u.target for u in units if u.target})
+    refs = {name: ray.put(features[name]) for name in needed}  # once per corpus, not per unit
+    idle = []
+    for _ in range(count):
+        worker, where = start_worker()
+        idle.append(worker)
+        log(f"worker pid {where['pid']} on node {where['node'][:12]}")
+    pending, in_flight = collections.deque(units), {}
+    attempts = collections.Counter()
+    try:
+        while pending or in_flight:
+            while idle and pending:
+                unit, worker = pending.popleft(), idle.pop()
+                ref = worker.run.remote(unit, refs[unit.corpus], refs[unit.target] if unit.target else None)
+                in_flight[ref] = (unit, worker)
+            done, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in done:
+                unit, worker = in_flight.pop(ref)
+                try:
+                    data = ray.get(ref)
+                except RayActorError as error:
+                    attempts[unit] += 1
+                    if attempts[unit] >= MAX_ATTEMPTS:
+                        raise GridError(f"{unit.key}: its worker died {attempts[unit]} times; last: "
+                                        f"{str(error).splitlines()[0]}") from None
+                    log(f"{unit.key}: its worker died; retrying it on a fresh worker")
+                    ray.kill(worker)
+                    replacement, where = start_worker()
+                    log(f"worker pid {where['pid']} on node {where['node'][:12]}")
+                    idle.append(replacement)
+                    pending.appendleft(unit)
+                    continue
+                idle.append(worker)
+                on_record(UnitRecord.from_json(data))
+    finally:
+        for ref in in_flight:
+            ray.cancel(ref, force=True)

@@ -1,0 +1,148 @@
+"""The reproduction grid: the paper's tables as units of work, and how one unit is trained.
+
+Table 1 is one 10-fold cell per corpus and seed; Table 3 adds one cell per
+ablation; Table 2 is one training per ordered pair of corpora and run. The
+first seed of a cell is the corpus table's; further seeds count up from it
+(cross-corpus runs count up from DEFAULT_SEED, as `--mode cross` does). Every
+unit is trained by the same code as `--mode train` and `--mode cross`, in the
+honest setting (each fold's last epoch).
+"""
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import CORPORA, DEFAULT_SEED, TRAINING_DEFAULTS, default_num_blocks, default_seed
+from .registry import Unit, UnitRecord
+
+TABLES = ("1", "3", "2")  # the order the tables are filled in: Table 1 first, the cross-corpus runs last
+CV_FOLDS = TRAINING_DEFAULTS["split_fold"]
+
+
+class GridError(ValueError):
+    """A grid that cannot be run as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """What `reproduce` was asked for: tables, corpora, seeds (per cell) and epochs."""
+
+    tables: tuple
+    corpora: tuple
+    seeds: int = 1
+    epochs: int = TRAINING_DEFAULTS["epoch"]
+    n_folds: int = CV_FOLDS
+
+
+def parse_tables(text):
+    """'1', '3', '2', '1,3' or 'all' -> the tables in fill order.
+
+    Example:
+        >>> parse_tables("all")
+        ('1', '3', '2')
+    """
+    wanted = TABLES if text.strip().lower() == "all" else tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in wanted if t not in TABLES]
+    if unknown or not wanted:
+        raise GridError(f"--table {text!r}: choose 1, 2, 3, a comma list of them, or all")
+    return tuple(t for t in TABLES if t in wanted)
+
+
+def expand(spec):
+    """Every unit of the grid in the order it is run: seed by seed, Table 1, then 3, then 2, corpus by corpus.
+
+    Example:
+        >>> units = expand(GridSpec(tables=("1", "3"), corpora=("EMODB",), seeds=2, epochs=500))
+        >>> len(units), units[0].key, units[-1].key
+        (100, 'cv/EMODB/timnet/seed46-e500/fold01', 'cv/EMODB/no_df/seed47-e500/fold10')
+    """
+    from .paper import ABLATIONS
+
+    units = []
+    for r in range(spec.seeds):
+        for table in spec.tables:
+            if table in ("1", "3"):
+                variants = ("timnet",) if table == "1" else ABLATIONS
+                for corpus in spec.corpora:
+                    for variant in variants:
+                        units += [Unit("cv", corpus, variant, default_seed(corpus) + r, spec.epochs, fold, spec.n_folds)
+                                  for fold in range(1, spec.n_folds + 1)]
+            else:
+                units += [Unit("cross", source, "timnet", DEFAULT_SEED + r, spec.epochs, target=target)
+                          for source in spec.corpora for target in spec.corpora if source != target]
+    return units
+
+
+def machine_description(node_id=""):
+    """Where a unit ran: a registry record carries it."""
+    description = {"hostname": socket.gethostname(), "platform": platform.platform(), "cpus": os.cpu_count(),
+                   "pid": os.getpid()}
+    if node_id:
+        description["ray_node"] = node_id
+    return description
+
+
+class UnitRunner:
+    """Trains units one after another, keeping one compiled trainer per model shape and training settings.
+
+    Args:
+        jit_compile: XLA for the train step, as `--mode train` (`--no-xla` turns it off).
+        run_eagerly: no graph at all (tiny grids in tests, debugging).
+        node_id: the Ray node this runner lives on, for the records.
+    """
+
+    def __init__(self, jit_compile=True, run_eagerly=False, node_id=""):
+        self.jit_compile, self.run_eagerly, self.node_id = jit_compile, run_eagerly, node_id
+        self._trainers = {}
+
+    def _trainer(self, model_config, training, seed):
+        from .training import FoldTrainer
+
+        key = (model_config, training)
+        if key not in self._trainers:
+            self._trainers[key] = FoldTrainer(model_config, training, seed, "last", self.jit_compile, self.run_eagerly)
+        trainer = self._trainers[key]
+        trainer.seed = seed  # every fold starts from seed + fold: nothing of an earlier unit carries over
+        return trainer
+
+    def run(self, unit, source, target=None):
+        """Trains `unit` on FeatureSet `source` (and scores `target` for a cross unit); returns its UnitRecord."""
+        import keras
+
+        from .io import time_stamp, versions
+        from .run_config import ModelConfig, TrainingConfig
+
+        training = TrainingConfig(epoch=unit.epochs)
+        model_config = ModelConfig(frames=int(source.x.shape[1]), n_mfcc=int(source.x.shape[2]),
+                                   num_classes=len(source.labels), num_blocks=default_num_blocks(unit.corpus),
+                                   variant=unit.variant)
+        start = time.time()
+        if unit.kind == "cv":
+            from .folds import make_folds
+            from .training import train_and_score_fold
+
+            train, test = make_folds(source, "kfold", unit.n_folds, unit.seed)[unit.fold - 1]
+            trainer = self._trainer(model_config, training, unit.seed)
+            fold = train_and_score_fold(trainer, source, train, test, unit.fold, unit.n_folds)
+            labels, test_indices, y_true = source.labels, test, fold.y_true
+            probabilities, history, selected = fold.probabilities, fold.history, fold.selected_epoch
+        else:
+            from .cross_corpus import corpus_pair, train_on_pair
+
+            length = source.settings.get("mean_signal_length") or CORPORA[unit.corpus].mean_signal_length
+            pair = corpus_pair(source, target, model_config, length, unit.corpus, unit.target)
+            trainer = self._trainer(pair.model_config, training, unit.seed)
+            history, probabilities = train_on_pair(trainer, pair, desc=unit.key)
+            labels, y_true, selected = pair.labels, np.argmax(pair.y_target, axis=1), training.epoch
+            test_indices = np.arange(len(y_true))  # into the target's shared-emotion subset, in cache order
+            model_config = pair.model_config
+        return UnitRecord(
+            unit=unit, labels=tuple(labels), test_indices=np.asarray(test_indices), y_true=np.asarray(y_true),
+            probabilities=np.asarray(probabilities), history=history, selected_epoch=selected,
+            training={**training.__dict__, "selection": "last", "protocol": "kfold" if unit.kind == "cv" else "cross"},
+            model=model_config.backbone_kwargs() | {"num_classes": model_config.num_classes},
+            seconds=round(time.time() - start, 1), backend=keras.backend.backend(), versions=versions(),
+            machine=machine_description(self.node_id), finished=time_stamp())

@@ -1,0 +1,181 @@
+"""The results registry: one small JSON record per finished unit of the reproduction grid, tracked in git.
+
+A unit is one fold of one cross-validated cell (`cv`), or one training on
+all of a source corpus tested on all of a target (`cross`). Its record holds
+what a table needs and what makes it traceable (test indices, predictions,
+per-class recalls, the training history, seeds, versions, machine, backend,
+wall time), never weights. The grid resumes from these files: a unit whose
+record exists is finished, whatever machine wrote it. Records are written
+atomically by the grid's driver alone.
+
+Layout: `<registry>/records/cv/<corpus>/<variant>/seed<S>-e<epochs>/fold<K>.json`
+and `<registry>/records/cross/<source>-<target>/<variant>/seed<S>-e<epochs>.json`.
+"""
+import dataclasses
+import glob
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .io import read_json, write_json_atomic
+
+RECORDS = "records"
+RECORD_VERSION = 1
+
+
+class RegistryError(ValueError):
+    """A registry record that cannot be used; the message says what to do."""
+
+
+@dataclass(frozen=True, order=True)
+class Unit:
+    """One unit of work of the grid. `fold` is 1..n_folds for `cv`, 0 for `cross`."""
+
+    kind: str  # "cv" or "cross"
+    corpus: str  # the source corpus of a cross unit
+    variant: str
+    seed: int
+    epochs: int
+    fold: int = 0
+    n_folds: int = 0
+    target: str = ""  # cross only
+
+    @property
+    def cell(self):
+        """The cell this unit belongs to: the unit without its fold.
+
+        Example:
+            >>> Unit("cv", "EMODB", "timnet", 46, 500, fold=3, n_folds=10).cell
+            'cv/EMODB/timnet/seed46-e500'
+        """
+        if self.kind == "cross":
+            return f"cross/{self.corpus}-{self.target}/{self.variant}/seed{self.seed}-e{self.epochs}"
+        return f"cv/{self.corpus}/{self.variant}/seed{self.seed}-e{self.epochs}"
+
+    @property
+    def key(self):
+        """The unit's name, and its record's path under `records/` without `.json`.
+
+        Example:
+            >>> Unit("cv", "EMODB", "timnet", 46, 500, fold=3, n_folds=10).key
+            'cv/EMODB/timnet/seed46-e500/fold03'
+        """
+        return self.cell if self.kind == "cross" else f"{self.cell}/fold{self.fold:02d}"
+
+    def to_json(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class UnitRecord:
+    """What one finished unit leaves in the registry."""
+
+    unit: Unit
+    labels: tuple
+    test_indices: np.ndarray
+    y_true: np.ndarray
+    probabilities: np.ndarray
+    history: dict = field(default_factory=dict)
+    selected_epoch: int | None = None
+    training: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    backend: str = ""
+    versions: dict = field(default_factory=dict)
+    machine: dict = field(default_factory=dict)
+    finished: str = ""
+
+    @property
+    def y_pred(self):
+        return np.argmax(self.probabilities, axis=1)
+
+    @property
+    def per_class_recall(self):
+        """Recall per label in percent (None for a label absent from the test samples)."""
+        recalls = []
+        for k in range(len(self.labels)):
+            mask = self.y_true == k
+            recalls.append(round(100.0 * float(np.mean(self.y_pred[mask] == k)), 4) if mask.any() else None)
+        return recalls
+
+    def to_json(self):
+        history = {k: [round(float(v), 6) for v in values] for k, values in self.history.items() if k != "seconds"}
+        return {
+            "record_version": RECORD_VERSION,
+            "unit": self.unit.to_json(),
+            "key": self.unit.key,
+            "labels": list(self.labels),
+            "test_indices": np.asarray(self.test_indices).astype(int).tolist(),
+            "y_true": np.asarray(self.y_true).astype(int).tolist(),
+            "probabilities": np.asarray(self.probabilities, np.float64).round(6).tolist(),
+            "per_class_recall": self.per_class_recall,
+            "history": history,
+            "selected_epoch": self.selected_epoch,
+            "training": self.training,
+            "model": self.model,
+            "seconds": self.seconds,
+            "backend": self.backend,
+            "versions": self.versions,
+            "machine": self.machine,
+            "finished": self.finished,
+        }
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(
+            unit=Unit.from_json(data["unit"]),
+            labels=tuple(data["labels"]),
+            test_indices=np.asarray(data["test_indices"], dtype=int),
+            y_true=np.asarray(data["y_true"], dtype=int),
+            probabilities=np.asarray(data["probabilities"], dtype=np.float64).reshape(len(data["y_true"]), -1),
+            history=data.get("history", {}),
+            selected_epoch=data.get("selected_epoch"),
+            training=data.get("training", {}),
+            model=data.get("model", {}),
+            seconds=data.get("seconds", 0.0),
+            backend=data.get("backend", ""),
+            versions=data.get("versions", {}),
+            machine=data.get("machine", {}),
+            finished=data.get("finished", ""),
+        )
+
+
+def record_path(registry, unit):
+    return os.path.join(registry, RECORDS, *unit.key.split("/")) + ".json"
+
+
+def write_record(registry, record):
+    """Writes a unit's record atomically; returns its path."""
+    path = record_path(registry, record.unit)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_json_atomic(path, record.to_json())
+    return path
+
+
+def read_record(path):
+    try:
+        data = read_json(path)
+        return UnitRecord.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RegistryError(f"{path} is not a readable registry record ({error}); delete it and the grid "
+                            f"will recompute its unit") from None
+
+
+def finished_units(registry):
+    """The set of unit keys with a record."""
+    root = os.path.join(registry, RECORDS)
+    paths = glob.glob(os.path.join(root, "**", "*.json"), recursive=True)
+    return {os.path.relpath(p, root)[: -len(".json")].replace(os.sep, "/") for p in paths}
+
+
+def read_records(registry):
+    """Every record of the registry, in key order."""
+    root = os.path.join(registry, RECORDS)
+    paths = sorted(glob.glob(os.path.join(root, "**", "*.json"), recursive=True))
+    return [read_record(p) for p in paths]

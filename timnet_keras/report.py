@@ -1,0 +1,243 @@
+"""REPRODUCTION.md, generated from the registry: the paper's tables beside ours.
+
+The text depends on the records alone (no clock, no machine), so the same
+registry always gives the same file. Cells not run are rows that say so; a
+cell with missing folds says how many it has and does not enter the means.
+
+Statistics. A cell's figure is pooled over its folds (all test predictions
+together, as the paper reports). Over seeds: mean ± sample standard deviation,
+and a 95 % Student-t interval of the mean. Ablations: a Wilcoxon signed-rank
+test (two-sided) of the per-fold WAR of TIM-Net against the variant, paired
+over the same folds of the same seeds.
+"""
+import math
+import os
+from collections import defaultdict
+
+import numpy as np
+
+from .config import TRAINING_DEFAULTS
+from .evaluation import uar, war
+from .paper import ABLATIONS, SOURCE, TABLE_1, TABLE_2_AVERAGE, TABLE_3, TABLE_A4_BEST, TABLE_A4_AVERAGE
+from .registry import read_records
+
+PAPER_EPOCHS = TRAINING_DEFAULTS["epoch"]
+SHARED_CORPORA = ("CASIA", "EMODB", "EMOVO")  # the corpora ../shared holds audio for
+NOTES = "notes.md"
+VARIANT_NAMES = {"timnet": "TIM-Net", "tcn": "TCN", "no_bd": "w/o BD", "no_ms": "w/o MS", "no_df": "w/o DF"}
+COMMAND = "python Code/reproduce.py"
+
+
+def _pair(figures):
+    return f"{figures[0]:.2f} / {figures[1]:.2f}" if figures else "—"
+
+
+def _mean_std(values):
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
+
+
+def confidence_interval(values, level=0.95):
+    """Student-t interval of the mean; None for fewer than two values.
+
+    Example:
+        >>> [round(v, 2) for v in confidence_interval([90.0, 91.0, 92.0])]
+        [88.52, 93.48]
+    """
+    if len(values) < 2:
+        return None
+    from scipy import stats
+
+    mean, sem = float(np.mean(values)), float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1)) * sem
+    return mean - half, mean + half
+
+
+def _interval(values):
+    interval = confidence_interval(values)
+    return f"{interval[0]:.2f}–{interval[1]:.2f}" if interval else "—"
+
+
+class Cell:
+    """The records of one cell (one corpus/pair, variant, seed, epochs), fold by fold."""
+
+    def __init__(self, records):
+        self.records = sorted(records, key=lambda r: r.unit.fold)
+        self.unit = self.records[0].unit
+
+    @property
+    def complete(self):
+        return self.unit.kind == "cross" or len({r.unit.fold for r in self.records}) == self.unit.n_folds
+
+    @property
+    def progress(self):
+        return f"{len(self.records)}/{self.unit.n_folds} folds"
+
+    def pooled(self):
+        """(UAR, WAR) over all test predictions of the cell's folds."""
+        y_true = np.concatenate([r.y_true for r in self.records])
+        y_pred = np.concatenate([r.y_pred for r in self.records])
+        return uar(y_true, y_pred), war(y_true, y_pred)
+
+    def fold_wars(self):
+        return {r.unit.fold: war(r.y_true, r.y_pred) for r in self.records}
+
+    def losses(self):
+        """(mean first-epoch, mean final-epoch) training loss over the folds."""
+        losses = [r.history.get("loss") for r in self.records if r.history.get("loss")]
+        if not losses:
+            return None
+        return float(np.mean([l[0] for l in losses])), float(np.mean([l[-1] for l in losses]))
+
+
+def group_cells(records):
+    """{(kind, corpus, target, variant, epochs): {seed: Cell}}."""
+    by_cell = defaultdict(list)
+    for record in records:
+        by_cell[record.unit.cell].append(record)
+    groups = defaultdict(dict)
+    for cell_records in by_cell.values():
+        cell = Cell(cell_records)
+        u = cell.unit
+        groups[(u.kind, u.corpus, u.target, u.variant, u.epochs)][u.seed] = cell
+    return groups
+
+
+def _summary(cells):
+    """The figures of a group of seeds: (UARs, WARs, status) over its complete cells."""
+    complete = [c for _, c in sorted(cells.items()) if c.complete]
+    incomplete = [f"seed {s}: {c.progress} (incomplete)" for s, c in sorted(cells.items()) if not c.complete]
+    pooled = [c.pooled() for c in complete]
+    seeds = ", ".join(str(c.unit.seed) for c in complete)
+    status = "; ".join(([f"complete: seeds {seeds}"] if complete else []) + incomplete) or "not run yet"
+    return [p[0] for p in pooled], [p[1] for p in pooled], status
+
+
+def paired_test(timnet_cells, variant_cells):
+    """Wilcoxon signed-rank over per-fold WAR, paired by (seed, fold): (mean difference variant − TIM-Net, p, n)."""
+    differences = []
+    for seed, cell in sorted(variant_cells.items()):
+        if seed not in timnet_cells:
+            continue
+        base, other = timnet_cells[seed].fold_wars(), cell.fold_wars()
+        differences += [other[f] - base[f] for f in sorted(set(base) & set(other))]
+    if not differences:
+        return None
+    if np.allclose(differences, 0):
+        return 0.0, 1.0, len(differences)
+    from scipy import stats
+
+    p = float(stats.wilcoxon(differences, alternative="two-sided").pvalue)
+    return float(np.mean(differences)), p, len(differences)
+
+
+def _table_1(groups):
+    lines = [f"## Table 1: TIM-Net, 10-fold CV, honest setting ({PAPER_EPOCHS} epochs, each fold's last epoch)", "",
+             f"Command: `{COMMAND} --table 1 --corpora {','.join(SHARED_CORPORA)} --seeds 3`.", "",
+             "| corpus | paper UAR / WAR % | ours UAR % | ours WAR % | WAR 95 % CI | seeds | status |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for corpus, paper in TABLE_1.items():
+        cells = groups.get(("cv", corpus, "", "timnet", PAPER_EPOCHS), {})
+        uars, wars, status = _summary(cells)
+        if corpus not in SHARED_CORPORA and not cells:
+            status = "not run yet (no audio in ../shared)"
+        lines.append(f"| {corpus} | {_pair(paper['last'])} | {_mean_std(uars)} | {_mean_std(wars)} | "
+                     f"{_interval(wars)} | {len(wars)} | {status} |")
+    return lines
+
+
+def _table_3(groups):
+    lines = ["## Table 3: ablations, 10-fold CV", "",
+             "The paper's figures are test-selected (each fold's best epoch on its own test fold); ours are the "
+             "honest last epoch, so every column of ours is expected a few points lower. The paired test compares "
+             "each variant with TIM-Net over the same folds and seeds.", "",
+             f"Command: `{COMMAND} --table 3 --corpora {','.join(SHARED_CORPORA)}`; TIM-Net's cells are Table 1's.", "",
+             "| corpus | variant | paper UAR / WAR % (test-selected) | ours UAR % | ours WAR % | seeds | "
+             "training loss, first / last epoch | WAR − TIM-Net's, Wilcoxon p (pairs) | status |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for corpus, paper in TABLE_3.items():
+        timnet_cells = groups.get(("cv", corpus, "", "timnet", PAPER_EPOCHS), {})
+        for variant in (*ABLATIONS, "timnet"):
+            cells = groups.get(("cv", corpus, "", variant, PAPER_EPOCHS), {})
+            uars, wars, status = _summary(cells)
+            if corpus not in SHARED_CORPORA and not cells:
+                status = "not run yet (no audio in ../shared)"
+            losses = [c.losses() for c in cells.values() if c.complete and c.losses()]
+            loss = f"{np.mean([l[0] for l in losses]):.2f} / {np.mean([l[1] for l in losses]):.2f}" if losses else "—"
+            test = paired_test(timnet_cells, {s: c for s, c in cells.items() if c.complete}) \
+                if variant != "timnet" else None
+            compared = f"{test[0]:+.2f}, p = {test[1]:.3g} ({test[2]})" if test else "—"
+            lines.append(f"| {corpus} | {VARIANT_NAMES[variant]} | {_pair(paper[variant])} | {_mean_std(uars)} | "
+                         f"{_mean_std(wars)} | {len(wars)} | {loss} | {compared} | {status} |")
+    return lines
+
+
+def _table_2(groups):
+    lines = ["## Table 2: cross-corpus, TIM-Net (train on all of the source, test on all of the target)", "",
+             "Shared emotions only (of angry, fear, happy, neutral, sad), the target at the source's length. The "
+             "paper's per-pair figure is Table A4's best run; its averages are over all 20 pairs of five corpora, "
+             "of which we hold three (six pairs), so our average is over a different set of pairs.", "",
+             f"Command: `{COMMAND} --table 2 --corpora {','.join(SHARED_CORPORA)} --seeds 3`.", "",
+             "| source → target | paper best run UAR / WAR % | ours UAR % | ours WAR % | ours best run UAR / WAR % | "
+             "runs |", "| --- | --- | --- | --- | --- | --- |"]
+    pairs = [(s, t) for s in SHARED_CORPORA for t in SHARED_CORPORA if s != t]
+    pairs += sorted({(k[1], k[2]) for k in groups if k[0] == "cross" and k[4] == PAPER_EPOCHS} - set(pairs))
+    means = []
+    for source, target in pairs:
+        cells = groups.get(("cross", source, target, "timnet", PAPER_EPOCHS), {})
+        figures = [c.pooled() for _, c in sorted(cells.items())]
+        uars, wars = [f[0] for f in figures], [f[1] for f in figures]
+        best = max(figures, key=lambda f: f[0]) if figures else None
+        if figures:
+            means.append((np.mean(uars), np.mean(wars)))
+        lines.append(f"| {source} → {target} | {_pair(TABLE_A4_BEST.get((source, target)))} | {_mean_std(uars)} | "
+                     f"{_mean_std(wars)} | {_pair(best)} | {len(figures) or 'not run yet'} |")
+    paper_mean = TABLE_2_AVERAGE["timnet"]
+    ours = f"{np.mean([m[0] for m in means]):.2f} / {np.mean([m[1] for m in means]):.2f} over {len(means)} pairs" \
+        if means else "not run yet"
+    lines += ["", f"Average over pairs: the paper {paper_mean[0][0]:.2f} / {paper_mean[1][0]:.2f} (mean over 10 runs, "
+              f"20 pairs; best runs {TABLE_A4_AVERAGE[0]:.1f} / {TABLE_A4_AVERAGE[1]:.1f}); ours {ours}."]
+    return lines
+
+
+def _other_runs(groups):
+    """Cells outside the paper's settings (other epochs, other corpora): listed, never mixed into the tables."""
+    keys = sorted(k for k in groups if k[4] != PAPER_EPOCHS or (k[0] == "cv" and k[1] not in TABLE_1)
+                  or (k[0] == "cross" and k[3] != "timnet"))
+    if not keys:
+        return []
+    lines = ["## Other runs in the registry", "", "Settings outside the paper's (fewer epochs, other corpora): checks, "
+             "not figures of the tables.", "", "| cell | seed | epochs | folds | UAR % | WAR % |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for key in keys:
+        for seed, cell in sorted(groups[key].items()):
+            name = f"{key[1]} → {key[2]}" if key[0] == "cross" else key[1]
+            figures = cell.pooled()
+            folds = "—" if key[0] == "cross" else cell.progress
+            lines.append(f"| {name}, {VARIANT_NAMES.get(key[3], key[3])} | {seed} | {key[4]} | {folds} | "
+                         f"{figures[0]:.2f} | {figures[1]:.2f} |")
+    return lines
+
+
+def render(registry):
+    """The text of REPRODUCTION.md for the records under `registry`."""
+    groups = group_cells(read_records(registry))
+    lines = ["# Reproduction", "",
+             f"Generated by `{COMMAND} --report-only` from the records in `{os.path.basename(os.path.normpath(registry))}/` "
+             "(one JSON per fold, with its predictions); do not edit by hand: notes go in "
+             f"`{os.path.basename(os.path.normpath(registry))}/{NOTES}`. The paper's figures: {SOURCE}.", "",
+             "Ours are pooled over the folds of a run, UAR / WAR in percent; over seeds, mean ± sample standard "
+             "deviation and a 95 % Student-t interval of the mean. Every run uses the authors' settings and the "
+             "corpus table's seed as its first seed; the folds of seed s are the authors' shuffled KFold with "
+             "random_state s.", ""]
+    for section in (_table_1(groups), _table_3(groups), _table_2(groups), _other_runs(groups)):
+        if section:
+            lines += section + [""]
+    notes = os.path.join(registry, NOTES)
+    if os.path.isfile(notes):
+        with open(notes, encoding="utf-8") as handle:
+            lines += [handle.read().rstrip("\n"), ""]
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""The grid's driver: what is left to run, the features it needs, the records as they arrive, the report.
+
+The driver alone writes files: each finished unit's record as it arrives
+(the resume point; commit them), and REPRODUCTION.md from the whole
+registry when the grid stops, finished or not.
+"""
+import os
+import time
+
+from .grid import GridError, expand
+from .io import write_text_atomic
+from .registry import finished_units, write_record
+from .report import render
+
+
+def corpus_features(name, mfcc_path, corpora_dir=None):
+    """A corpus' cached features; extracted first from `<corpora_dir>/<name>` (or generated, for DEMO) when missing."""
+    from .cache import cache_path, load_features
+    from .config import CORPORA
+
+    if not os.path.isfile(cache_path(mfcc_path, name)):
+        wav_dir = os.path.join(corpora_dir, name) if corpora_dir else None
+        if name != "DEMO" and not (wav_dir and os.path.isdir(wav_dir)):
+            raise GridError(f"no features for {name} at {cache_path(mfcc_path, name)}: give --corpora_dir with a {name}/ "
+                            f"folder of its audio, or run python Code/extract_feature.py --data_name {name} --wav_dir DIR")
+        from .extract import extract_to_cache
+
+        extract_to_cache(name, mfcc_path, wav_dir=wav_dir)
+    spec = CORPORA.get(name)
+    return load_features(mfcc_path, name, labels=spec.labels if spec else None)
+
+
+def write_report(registry, report_path):
+    write_text_atomic(report_path, render(registry))
+    return report_path
+
+
+def reproduce(spec, registry, mfcc_path="MFCC", executor="local", corpora_dir=None, report_path="REPRODUCTION.md",
+              log=print, **executor_options):
+    """Runs every unit of `spec` (a GridSpec) that has no record in `registry`; returns the number trained."""
+    from tqdm import tqdm
+
+    units = expand(spec)
+    done = finished_units(registry)
+    todo = [u for u in units if u.key not in done]
+    log(f"{len(units)} units: {len(units) - len(todo)} finished in {registry}/, {len(todo)} to run ({executor})")
+    if not todo:
+        write_report(registry, report_path)
+        return 0
+    needed = sorted({u.corpus for u in todo} | {u.target for u in todo if u.target})
+    features = {name: corpus_features(name, mfcc_path, corpora_dir) for name in needed}
+    os.makedirs(registry, exist_ok=True)
+    bar = tqdm(total=len(todo), unit="unit", disable=None)
+    start = time.time()
+
+    def on_record(record):
+        write_record(registry, record)
+        bar.update()
+        truth, predicted = record.y_true, record.y_pred
+        where = record.machine.get("ray_node", "")[:8] or record.machine.get("hostname", "")
+        log(f"{record.unit.key}: WAR {100 * (truth == predicted).mean():.2f} % ({record.seconds} s, {where})")
+
+    try:
+        if executor == "local":
+            from .executors import run_local
+
+            options = {k: v for k, v in executor_options.items() if k in ("jit_compile", "run_eagerly")}
+            run_local(todo, features, on_record, **options)
+        elif executor == "ray":
+            from .executors import run_ray
+
+            run_ray(todo, features, on_record, log=log, **executor_options)
+        else:
+            raise GridError(f"unknown executor {executor!r}; choose local or ray")
+    finally:
+        bar.close()
+        write_report(registry, report_path)
+        log(f"report: {report_path} ({time.time() - start:.0f} s)")
+    return len(todo)
