@@ -28,3 +28,20 @@ def emodb_features(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def demo_mfcc(tmp_path_factory):
+    """A folder holding a small DEMO cache (60 utterances), for grids that must run in seconds."""
+    from timnet_keras.cache import cache_path, save_feature_cache
+    from timnet_keras.extract import demo_features
+
+    folder = tmp_path_factory.mktemp("mfcc")
+    save_feature_cache(cache_path(str(folder), "DEMO"), demo_features(n_utterances=60))
+    return str(folder)
+
+
+def tiny_grid_flags(mfcc_path, registry, folds=2, epochs=1):
+    """The tiny grid of the reproduction tests: DEMO, two cells (seeds 46, 47), eagerly."""
+    return ["--table", "1", "--corpora", "DEMO", "--seeds", "2", "--split_fold", str(folds), "--epoch", str(epochs),
+            "--run-eagerly", "--mfcc_path", mfcc_path, "--registry", registry, "--report", os.path.join(registry, "R.md")]

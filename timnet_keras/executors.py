@@ -47,6 +47,8 @@ def connect_ray(address=None, num_cpus=None, log=print):
         raise GridError("--executor ray needs Ray: pip install 'timnet-keras[ray]'") from None
     if ray.is_initialized():
         return ray
+    if address:
+        _check_reachable(address)
     env = {"KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow"), "TF_CPP_MIN_LOG_LEVEL": "2"}
     runtime_env = {"env_vars": env}
     try:
@@ -64,11 +66,23 @@ def connect_ray(address=None, num_cpus=None, log=print):
     return ray
 
 
+def _check_reachable(address, timeout=5.0):
+    """Ray itself retries an unreachable address for minutes; a plain TCP connect answers in seconds."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as error:
+        raise GridError(f"cannot reach a Ray cluster at {address} ({error}); start one with `ray start --head` "
+                        f"(README) or leave out --address to run Ray on this machine alone") from None
+
+
 def run_ray(units, features, on_record, address=None, workers=None, cpus_per_worker=1, gpus_per_worker=0,
             jit_compile=True, run_eagerly=False, log=print):
     """Trains `units` on Ray actors, one unit per actor at a time; records come back to `on_record` here."""
     ray = connect_ray(address, log=log)
-    from ray.exceptions import RayActorError
+    from ray.exceptions import RayActorError, RayTaskError
 
     total_cpus = sum(n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"])
     count = workers or max(1, int(total_cpus // max(cpus_per_worker, 1e-9)))
@@ -102,6 +116,8 @@ def run_ray(units, features, on_record, address=None, workers=None, cpus_per_wor
                 unit, worker = in_flight.pop(ref)
                 try:
                     data = ray.get(ref)
+                except RayTaskError as error:  # the unit itself failed (a diverged loss, bad data): say which
+                    raise GridError(f"{unit.key} failed on its worker: {str(error.cause).splitlines()[0]}") from None
                 except RayActorError as error:
                     attempts[unit] += 1
                     if attempts[unit] >= MAX_ATTEMPTS:

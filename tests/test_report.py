@@ -1,0 +1,63 @@
+"""REPRODUCTION.md from the registry: the paper beside ours, every cell shown, incomplete cells marked."""
+import numpy as np
+
+from timnet_keras.paper import TABLE_1, TABLE_3
+from timnet_keras.registry import Unit, UnitRecord, write_record
+from timnet_keras.report import confidence_interval, paired_test, render
+
+LABELS = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
+
+
+def fold_record(variant, seed, fold, correct, n=10):
+    """A 10-sample EMODB fold of the paper's setting with `correct` right answers."""
+    y_true = np.arange(n) % 7
+    y_pred = np.where(np.arange(n) < correct, y_true, (y_true + 1) % 7)
+    return UnitRecord(Unit("cv", "EMODB", variant, seed, 500, fold, 10), LABELS, np.arange(n), y_true,
+                      np.eye(7)[y_pred], history={"loss": [2.0 + fold / 10, 0.5]})
+
+
+def registry_with(tmp_path, cells):
+    for (variant, seed), correct_per_fold in cells.items():
+        for fold, correct in enumerate(correct_per_fold, start=1):
+            write_record(str(tmp_path), fold_record(variant, seed, fold, correct))
+    return str(tmp_path)
+
+
+def row(report, start):
+    return next(line for line in report.splitlines() if line.startswith(start))
+
+
+def test_every_paper_cell_has_a_row_even_with_an_empty_registry(tmp_path):
+    report = render(str(tmp_path))
+    for corpus, figures in TABLE_1.items():
+        assert f"| {corpus} | {figures['last'][0]:.2f} / {figures['last'][1]:.2f} |" in report
+    assert report.count("not run yet") >= len(TABLE_1) + 5 * len(TABLE_3)
+
+
+def test_pooled_figures_over_seeds_and_the_paired_test_against_timnet(tmp_path):
+    registry = registry_with(tmp_path, {("timnet", 46): [9] * 10, ("timnet", 47): [8] * 10,
+                                        ("tcn", 46): [7] * 10, ("tcn", 47): [6] * 10})
+    report = render(registry)
+    assert row(report, "| EMODB | 89.19").split(" | ")[3] == "85.00 ± 7.07"  # WAR: seeds 90 and 80
+    tcn = row(report, "| EMODB | TCN |")
+    assert "| 65.00 ± 7.07 | 2 | 2.55 / 0.50 | -20.00, p = " in tcn and "(20)" in tcn
+
+
+def test_a_cell_with_missing_folds_is_marked_incomplete_and_kept_out_of_the_means(tmp_path):
+    registry = registry_with(tmp_path, {("timnet", 46): [9] * 10, ("no_df", 46): [5] * 7})
+    line = row(render(registry), "| EMODB | w/o DF |")
+    assert "seed 46: 7/10 folds (incomplete)" in line and "| — | — | 0 |" in line
+
+
+def test_the_report_depends_on_the_records_alone(tmp_path):
+    registry = registry_with(tmp_path, {("timnet", 46): [9] * 10})
+    assert render(registry) == render(registry)
+    open(tmp_path / "notes.md", "w").write("## Notes\n\nA finding.\n")
+    assert render(registry).endswith("## Notes\n\nA finding.\n")
+
+
+def test_intervals_and_paired_tests_need_enough_values():
+    assert confidence_interval([90.0]) is None
+    low, high = confidence_interval([90.0, 92.0])
+    assert low < 90.0 and high > 92.0
+    assert paired_test({}, {}) is None
