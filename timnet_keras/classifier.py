@@ -121,6 +121,13 @@ class TimnetClassifier(keras.Model):
 
     # --- saving -------------------------------------------------------------------------
 
+    def export_bundle(self, output_dir, format="onnx", overwrite=False, source="", fold=None):
+        """The model in `format` (keras, saved_model, tflite, onnx) and its `timnet_export.json`, for
+        consumers without this package; see `timnet_keras.export`. Returns the `ExportManifest`."""
+        from .export import export_classifier
+
+        return export_classifier(self, output_dir, format, source=source, fold=fold, overwrite=overwrite)
+
     def get_config(self):
         return {
             "name": self.name,

@@ -57,9 +57,11 @@ def _expected_errors():
     from .registry import RegistryError
     from .results import ResultsError
     from .run_store import RunStoreError
+    from .export import ExportError
+    from .timeline import TimelineError
     from .training import RunError
 
-    return (CacheError, WeightsMismatchError, CorpusError, BadAudioError, RunError, RunStoreError, ProtocolError,
+    return (CacheError, ExportError, TimelineError, WeightsMismatchError, CorpusError, BadAudioError, RunError, RunStoreError, ProtocolError,
             ResultsError, GridError, RegistryError, FileNotFoundError)
 
 
@@ -157,7 +159,7 @@ def _extract(argv):
 def main_parser():
     d = TRAINING_DEFAULTS
     p = argparse.ArgumentParser(description="TIM-Net: train (k-fold CV), test saved fold weights, predict, cross-corpus")
-    p.add_argument("--mode", default="train", choices=("train", "test", "predict", "cross"))
+    p.add_argument("--mode", default="train", choices=("train", "test", "predict", "cross", "export"))
     p.add_argument("--data", default="EMODB", help=f"corpus: {', '.join(known_corpus_names())} or an own extracted corpus")
     p.add_argument("--model_path", default="Models", help="run folders (default: ./Models)")
     p.add_argument("--result_path", default="Results", help="result folders (default: ./Results)")
@@ -191,7 +193,15 @@ def main_parser():
     p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
     p.add_argument("--tsne", action="store_true", help="test mode: t-SNE plot of the fused representation")
     p.add_argument("--wav", nargs="+", help="predict mode: audio files")
-    p.add_argument("--output", help="predict mode: write predictions to a .csv or .json file")
+    p.add_argument("--output", help="predict mode: write predictions to a .csv or .json file; export mode: the folder to create")
+    p.add_argument("--window", type=positive, default=None, help="predict mode: slide a window of SECONDS over each whole recording")
+    p.add_argument("--hop", type=positive, default=1.0, help="predict mode with --window: seconds between windows (default 1)")
+    p.add_argument("--silence_db", type=float, default=None, help="predict mode with --window: windows quieter than this "
+                   "RMS level (dBFS, default -45) are marked silent")
+    p.add_argument("--plot", action="store_true", help="predict mode with --window: one PNG timeline per file")
+    p.add_argument("--format", choices=("keras", "saved_model", "tflite", "onnx"), default="onnx", help="export mode")
+    p.add_argument("--fold", type=at_least(1), default=None, help="export mode: one fold's model (default: all folds averaged)")
+    p.add_argument("--overwrite", action="store_true", help="export mode: replace an existing --output folder")
     p.add_argument("--source", help="cross mode: source corpus, or 'all' for every pair")
     p.add_argument("--target", help="cross mode: target corpus")
     p.add_argument("--runs", type=at_least(1), default=1, help="cross mode: seeds per pair")
@@ -279,6 +289,8 @@ def _main(argv):
               f"and no {cache_path(args.mfcc_path, name)}; extract it with Code/extract_feature.py")
     if args.mode == "predict":
         return _predict(args, name)
+    if args.mode == "export":
+        return _export(args, name)
     setup_device(args.gpu, args.backend)
     from . import runs
 
@@ -340,23 +352,82 @@ def _predict(args, name):
     if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
         _fail(f"--output {args.output}: folder {os.path.dirname(os.path.abspath(args.output))} does not exist; create it first")
     setup_device(args.gpu, args.backend)
-    from . import prediction, run_store
-    from .classifier import TimnetClassifier
+    from . import prediction
 
-    test_path = args.test_path or run_store.newest_run(args.model_path, name)
-    if run_store.is_run_dir(test_path):
-        classifier = TimnetClassifier.from_run(test_path)
-    else:
-        classifier = TimnetClassifier.from_weights(test_path, corpus=name)
+    classifier = _saved_classifier(args, name)
+    if args.window:
+        return _predict_timeline(args, classifier, paths)
     rows, errors = prediction.predict_files(classifier, paths)
     for row in rows:
         print(prediction.format_prediction(row))
+        note = prediction.cropped_note(row, classifier.preprocessor)
+        if note:
+            print(note, file=sys.stderr)
     for error in errors:
         print(f"skipped: {error}", file=sys.stderr)
     if args.output:
         prediction.write_predictions(rows, args.output)
         print(f"predictions: {args.output}")
     return 0 if rows else EXIT_ERROR
+
+
+def _saved_classifier(args, name, fold=None):
+    """The classifier of --test_path (a run of ours or an authors' folder of --data; default: the newest run)."""
+    from . import run_store
+    from .classifier import TimnetClassifier
+
+    test_path = args.test_path or run_store.newest_run(args.model_path, name)
+    if run_store.is_run_dir(test_path):
+        return TimnetClassifier.from_run(test_path, fold=fold)
+    return TimnetClassifier.from_weights(test_path, corpus=name, fold=fold)
+
+
+def _predict_timeline(args, classifier, paths):
+    from .io import time_stamp, write_text_atomic
+    from .preprocessor import BadAudioError
+    from .timeline import SILENCE_DB, plot_timeline, predict_timeline, timeline_text
+
+    silence = SILENCE_DB if args.silence_db is None else args.silence_db
+    rows, failed = [], 0
+    plot_dir = os.path.dirname(os.path.abspath(args.output)) if args.output else os.path.join(args.result_path, f"timeline_{time_stamp()}")
+    for path in paths:
+        try:
+            windows = predict_timeline(classifier, path, args.window, args.hop, silence)
+        except BadAudioError as error:
+            print(f"skipped: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        rows += windows
+        track = " ".join(f"{w.start:.0f}-{w.end:.0f}s {w.label}" for w in windows)
+        print(f"{path}: {len(windows)} windows: {track}")
+        if args.plot:
+            os.makedirs(plot_dir, exist_ok=True)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            png = os.path.join(plot_dir, f"{stem}_timeline.png")
+            plot_timeline(windows, list(classifier.labels), png)
+            print(f"timeline: {png}")
+    if args.output:
+        write_text_atomic(args.output, timeline_text(rows, json_format=args.output.lower().endswith(".json")))
+        print(f"predictions: {args.output}")
+    return 0 if rows else EXIT_ERROR
+
+
+def _export(args, name):
+    if not args.output:
+        _fail("export mode needs --output DIR (the folder to create)")
+    if os.path.exists(args.output) and not args.overwrite:
+        _fail(f"--output {args.output} exists; choose another folder or add --overwrite")
+    setup_device(args.gpu, args.backend)
+    from .run_store import newest_run
+
+    test_path = args.test_path or newest_run(args.model_path, name)
+    classifier = _saved_classifier(args, name, fold=args.fold)
+    manifest = classifier.export_bundle(args.output, args.format, overwrite=args.overwrite,
+                                        source=os.path.abspath(test_path), fold=args.fold)
+    what = f"fold {args.fold}" if args.fold else f"{manifest.ensemble_size} folds averaged"
+    print(f"exported {what} as {args.format}: {os.path.join(args.output, manifest.model_file)} "
+          f"(input {manifest.input_name} {manifest.input_shape}, labels {', '.join(manifest.labels)})")
+    return 0
 
 
 def _cross(args):

@@ -15,21 +15,33 @@ from .preprocessor import BadAudioError
 
 def predict_files(classifier, paths, batch_size=64):
     """(rows, errors): a row per readable file, {"file", "label", "probabilities": {label: p}} best first."""
-    features, good, errors = [], [], []
+    features, good, errors, seconds = [], [], [], []
+    preprocessor = classifier.preprocessor
     for path in paths:
         try:
-            features.append(classifier.preprocessor.file_features(path))
+            signal = preprocessor.load(path)
+            features.append(preprocessor.signal_features(signal))
             good.append(path)
+            seconds.append(round(len(signal) / preprocessor.sample_rate, 3))
         except BadAudioError as error:
             errors.append(str(error))
     rows = []
     if good:
         probabilities = classifier.predict(np.stack(features), batch_size=batch_size, verbose=0)
-        for path, p in zip(good, probabilities):
+        for path, p, duration in zip(good, probabilities, seconds):
             order = np.argsort(p)[::-1]
-            rows.append({"file": path, "label": classifier.labels[order[0]],
+            rows.append({"file": path, "label": classifier.labels[order[0]], "seconds": duration,
                          "probabilities": {classifier.labels[i]: round(float(p[i]), 4) for i in order}})
     return rows, errors
+
+
+def cropped_note(row, preprocessor):
+    """A note for a file longer than the model's window (None otherwise): what was heard, and how to hear it all."""
+    model_seconds = preprocessor.mean_signal_length / preprocessor.sample_rate
+    if row["seconds"] <= model_seconds:
+        return None
+    return (f"note: {row['file']} is {row['seconds']:.1f} s long; the model heard its middle {model_seconds:.2f} s "
+            f"(one centre window, as the authors' predict); --window {model_seconds:.2f} --hop 1 labels all of it over time")
 
 
 def format_prediction(row, top=3):

@@ -1,0 +1,119 @@
+"""Export a classifier for use outside this package: a Keras file, a SavedModel, TFLite or ONNX.
+
+Keras' own `model.export` does the converting (SavedModel, LiteRT/TFLite, and
+ONNX through tf2onnx); this module adds what a consumer needs beside the
+model: `timnet_export.json` with the preprocessing, the labels, the input
+shape and where the weights came from. The input is a batch of MFCC matrices
+(frames, n_mfcc), float32; the output is class probabilities (the mean over
+the fold members when several were exported). An export folder is written
+under a temporary name and renamed when complete.
+"""
+import dataclasses
+import os
+import shutil
+
+from .config import HOP_LENGTH, N_FFT
+
+FORMATS = {"keras": "model.keras", "saved_model": "saved_model", "tflite": "model.tflite", "onnx": "model.onnx"}
+MANIFEST = "timnet_export.json"
+
+
+class ExportError(ValueError):
+    """An export that cannot be made as asked; the message says what to do."""
+
+
+@dataclasses.dataclass
+class ExportManifest:
+    """What `timnet_export.json` tells a consumer of an exported model."""
+
+    format: str
+    model_file: str
+    input_name: str
+    input_shape: list  # [None, frames, n_mfcc]
+    labels: list
+    ensemble_size: int
+    preprocessing: dict
+    source: str = ""
+    fold: int | None = None
+    versions: dict = dataclasses.field(default_factory=dict)
+
+
+def preprocessing_settings(preprocessor):
+    """The feature recipe in words a consumer without this package can follow."""
+    return {
+        "sample_rate": preprocessor.sample_rate,
+        "mean_signal_length": preprocessor.mean_signal_length,
+        "length_rule": "centre pad with zeros (extra zero on the right) or centre crop to mean_signal_length samples",
+        "features": "librosa.feature.mfcc(y, sr=sample_rate, n_mfcc=n_mfcc) defaults, transposed to (frames, n_mfcc)",
+        "n_mfcc": preprocessor.n_mfcc,
+        "n_fft": N_FFT,
+        "hop_length": HOP_LENGTH,
+        "frames": preprocessor.frames,
+        "load": "librosa.load(path, sr=sample_rate) (mono, soxr_hq resampling)",
+    }
+
+
+def export_classifier(classifier, output_dir, format="onnx", source="", fold=None, overwrite=False):
+    """Writes `classifier` to `output_dir` in `format` with its manifest; returns the ExportManifest.
+
+    Refuses an existing `output_dir` unless `overwrite`; nothing is left half-written.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from timnet_keras import MfccPreprocessor, TimnetBackbone, TimnetClassifier
+        >>> model = TimnetClassifier(TimnetBackbone(frames=44, num_blocks=2), 4, preprocessor=MfccPreprocessor(22050))
+        >>> out = os.path.join(tempfile.mkdtemp(), "export")
+        >>> export_classifier(model, out, "keras").model_file
+        'model.keras'
+    """
+    if format not in FORMATS:
+        raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if classifier.preprocessor is None:
+        raise ExportError("the classifier has no preprocessor, so a consumer could not make its input; "
+                          "export a run or weights folder, or set classifier.preprocessor")
+    output_dir = os.path.normpath(output_dir)
+    if os.path.exists(output_dir) and not overwrite:
+        raise ExportError(f"{output_dir} exists; choose another --output or add --overwrite")
+    parent = os.path.dirname(os.path.abspath(output_dir))
+    if not os.path.isdir(parent):
+        raise ExportError(f"{parent} does not exist; create it first")
+    staging = f"{output_dir}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    try:
+        _write_model(classifier, os.path.join(staging, FORMATS[format]), format)
+        manifest = _manifest(classifier, format, source, fold)
+        from .io import write_json_atomic
+
+        write_json_atomic(os.path.join(staging, MANIFEST), dataclasses.asdict(manifest))
+        if os.path.exists(output_dir):
+            shutil.rmtree(output_dir)
+        os.replace(staging, output_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _write_model(classifier, path, format):
+    import keras
+
+    if format == "keras":
+        classifier.save(path)
+        return
+    if keras.backend.backend() != "tensorflow":
+        raise ExportError(f"--format {format} converts through TensorFlow: run the export with KERAS_BACKEND=tensorflow "
+                          "(the weights are the same on every backend)")
+    frames, n_mfcc = classifier.input.shape[1:]
+    signature = [keras.InputSpec(shape=(None, frames, n_mfcc), dtype="float32", name="mfcc")]
+    keras_format = {"saved_model": "tf_saved_model", "tflite": "litert", "onnx": "onnx"}[format]
+    classifier.export(path, format=keras_format, verbose=False, input_signature=signature)
+
+
+def _manifest(classifier, format, source, fold):
+    from .io import versions
+
+    frames, n_mfcc = classifier.input.shape[1:]
+    return ExportManifest(
+        format=format, model_file=FORMATS[format], input_name="mfcc", input_shape=[None, int(frames), int(n_mfcc)],
+        labels=list(classifier.labels), ensemble_size=classifier.ensemble_size,
+        preprocessing=preprocessing_settings(classifier.preprocessor), source=source, fold=fold, versions=versions())

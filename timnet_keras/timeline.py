@@ -1,0 +1,138 @@
+"""Emotions over time: the model's fixed-length window slid over a recording of any length.
+
+TIM-Net hears one window of `mean_signal_length` samples (EMODB: 4.35 s).
+A longer recording is cut into windows of `window` seconds every `hop`
+seconds (the last window ends at the recording's end, so no tail is lost);
+each window goes through the same preprocessing as an utterance (centre
+padded or cropped to the model's length). A window whose loudness is below
+`silence_db` (RMS in dB relative to full scale; default -45 dBFS, about
+the level of a quiet room on a close microphone, 30 dB under normal speech)
+is marked silent instead of getting an emotion.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+SILENCE_DB = -45.0
+SILENT = "(silence)"
+
+
+class TimelineError(ValueError):
+    """Windows that cannot be made as asked; the message says what to do."""
+
+
+@dataclass
+class WindowPrediction:
+    """One window of a recording: where it is, how loud, and what the model heard."""
+
+    file: str
+    start: float  # seconds
+    end: float
+    label: str  # SILENT for a silent window
+    level_db: float
+    probabilities: dict  # label -> probability (all labels, also for silent windows)
+
+    @property
+    def silent(self):
+        return self.label == SILENT
+
+
+def window_bounds(n_samples, sample_rate, window, hop):
+    """[(start, end)] sample indices of the windows over `n_samples`.
+
+    Example:
+        >>> window_bounds(10 * 100, 100, window=4, hop=3)
+        [(0, 400), (300, 700), (600, 1000)]
+        >>> window_bounds(250, 100, window=4, hop=1)
+        [(0, 250)]
+    """
+    if not (window > 0 and hop > 0):
+        raise TimelineError(f"--window {window} --hop {hop}: both must be positive seconds")
+    size, step = int(round(window * sample_rate)), max(1, int(round(hop * sample_rate)))
+    if n_samples <= size:
+        return [(0, n_samples)]
+    starts = list(range(0, n_samples - size + 1, step))
+    if starts[-1] + size < n_samples:
+        starts.append(n_samples - size)  # the tail: a last window flush with the end
+    return [(s, s + size) for s in starts]
+
+
+def level_db(signal):
+    """RMS level in dB relative to full scale (-inf for digital silence).
+
+    Example:
+        >>> round(level_db(np.full(100, 0.1)), 1)
+        -20.0
+    """
+    rms = float(np.sqrt(np.mean(np.square(signal, dtype=np.float64)))) if len(signal) else 0.0
+    return 20 * math.log10(rms) if rms > 0 else float("-inf")
+
+
+def predict_timeline(classifier, path, window, hop, silence_db=SILENCE_DB, batch_size=64):
+    """[WindowPrediction] over the whole recording at `path`."""
+    preprocessor = classifier.preprocessor
+    signal = preprocessor.load(path)
+    rate = preprocessor.sample_rate
+    bounds = window_bounds(len(signal), rate, window, hop)
+    pieces = [signal[a:b] for a, b in bounds]
+    features = np.stack([preprocessor.signal_features(piece) for piece in pieces])
+    probabilities = classifier.predict(features, batch_size=batch_size, verbose=0)
+    rows = []
+    for (a, b), piece, p in zip(bounds, pieces, probabilities):
+        level = level_db(piece)
+        label = SILENT if level < silence_db else classifier.labels[int(np.argmax(p))]
+        rows.append(WindowPrediction(path, round(a / rate, 3), round(b / rate, 3), label, round(level, 1),
+                                     {name: round(float(v), 4) for name, v in zip(classifier.labels, p)}))
+    return rows
+
+
+def plot_timeline(rows, labels, path, title=None):
+    """Probabilities over time (one line per emotion), the label track on top, silent windows greyed."""
+    from matplotlib.figure import Figure
+
+    from .plots import _colours, _save
+
+    centres = [(r.start + r.end) / 2 for r in rows]
+    colours = _colours("tab10")
+    fig = Figure(figsize=(10, 4.5))
+    track, curves = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 4]})
+    half = _hop(rows) / 2
+    for r, centre in zip(rows, centres):
+        colour = (0.8, 0.8, 0.8) if r.silent else colours(labels.index(r.label) % 10)
+        track.axvspan(centre - half, centre + half, color=colour, linewidth=0)
+    track.set_yticks([])
+    track.set_ylabel("label", rotation=0, ha="right", va="center")
+    for k, label in enumerate(labels):
+        curves.plot(centres, [r.probabilities[label] for r in rows], color=colours(k % 10), label=label)
+    for r in rows:
+        if r.silent:
+            curves.axvspan(r.start, r.end, color=(0.92, 0.92, 0.92), zorder=0, linewidth=0)
+    curves.set_ylim(0, 1)
+    curves.set_xlabel("time (s, window centres)")
+    curves.set_ylabel("probability")
+    curves.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    track.set_title(title or (rows[0].file if rows else ""))
+    _save(fig, path)
+
+
+def _hop(rows):
+    return (rows[1].start - rows[0].start) if len(rows) > 1 else (rows[0].end - rows[0].start)
+
+
+def timeline_text(rows, json_format=False):
+    """The timeline file: JSON (a list of windows) or CSV (file, start, end, label, level_db, a column per emotion)."""
+    import csv
+    import io
+    import json
+
+    if json_format:
+        return json.dumps([{**r.__dict__, "silent": r.silent} for r in rows], indent=1)
+    labels = list(rows[0].probabilities) if rows else []
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["file", "start", "end", "label", "level_db", *labels])
+    for r in rows:
+        writer.writerow([r.file, f"{r.start:.3f}", f"{r.end:.3f}", r.label, f"{r.level_db:.1f}",
+                         *(f"{r.probabilities[k]:.4f}" for k in labels)])
+    return out.getvalue()
