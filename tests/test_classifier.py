@@ -30,6 +30,9 @@ def test_an_ensemble_averages_its_members_probabilities(rng):
     members = [np.asarray(head(backbone(x, training=False))) for backbone, head in classifier.members]
     assert len(members) == 3 and not np.allclose(members[0], members[1])
     np.testing.assert_allclose(classifier.predict(x, verbose=0), np.mean(members, axis=0), rtol=1e-5, atol=1e-6)
+    # predict runs the members through one scratch model: the classifier's own weights stay its members'
+    assert len(classifier.weights) == 3 * len(small().weights)
+    np.testing.assert_allclose(np.asarray(classifier(x, training=False)), np.mean(members, axis=0), rtol=1e-5, atol=1e-6)
 
 
 def test_keras_file_round_trip_keeps_preprocessor_labels_and_predictions_from_audio(tmp_path):

@@ -103,6 +103,34 @@ class TimnetClassifier(keras.Model):
 
     # --- predicting -----------------------------------------------------------------------
 
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Keras' predict; an ensemble's members run one after another through one compiled member.
+
+        The averaged graph of ten members is ten times the ops for TensorFlow to trace and
+        dispatch (a 10-minute timeline took a minute); one member's graph, traced once and
+        given each member's weights in turn, gives the same mean in a fraction of the time.
+        """
+        if self.ensemble_size == 1 or not isinstance(x, np.ndarray) or steps is not None or callbacks:
+            return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
+        runner = self._member_runner()
+        total = None
+        for backbone, head in self.members:
+            runner.backbone.set_weights(backbone.get_weights())
+            runner.member_heads[0].set_weights(head.get_weights())
+            probabilities = runner.predict(x, batch_size=batch_size, verbose=0)
+            total = probabilities if total is None else total + probabilities
+        return total / self.ensemble_size
+
+    def _member_runner(self):
+        runner = self.__dict__.get("_member_runner_model")
+        if runner is None:
+            backbone = TimnetBackbone.from_config(dict(self.backbone.get_config(), name="member_runner_backbone"))
+            runner = TimnetClassifier(backbone, self.num_classes, self.labels, name="member_runner")
+            runner.compile(jit_compile=True)
+            # Untracked on purpose: the runner's weights are scratch space, not part of this model's weights.
+            object.__setattr__(self, "_member_runner_model", runner)
+        return runner
+
     def _needs_preprocessor(self):
         if self.preprocessor is None:
             raise ValueError("this classifier has no preprocessor; give one (MfccPreprocessor) or call predict on MFCCs")

@@ -103,6 +103,11 @@ def _write_model(classifier, path, format):
     if keras.backend.backend() != "tensorflow":
         raise ExportError(f"--format {format} converts through TensorFlow: run the export with KERAS_BACKEND=tensorflow "
                           "(the weights are the same on every backend)")
+    if format == "onnx":
+        import importlib.util
+
+        if importlib.util.find_spec("tf2onnx") is None:
+            raise ExportError("--format onnx converts with tf2onnx: pip install 'timnet-keras[export]'")
     frames, n_mfcc = classifier.input.shape[1:]
     signature = [keras.InputSpec(shape=(None, frames, n_mfcc), dtype="float32", name="mfcc")]
     keras_format = {"saved_model": "tf_saved_model", "tflite": "litert", "onnx": "onnx"}[format]
