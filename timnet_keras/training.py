@@ -187,8 +187,11 @@ class FoldTrainer:
         return x[train], y[train], (x[val], y[val])
 
 
-def run_cross_validation(features, run_config, run_dir, log=print):
-    """Trains every unfinished fold of `run_config` (a RunConfig) in `run_dir`; returns the FoldRecords."""
+def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=False):
+    """Trains every unfinished fold of `run_config` (a RunConfig) in `run_dir`; returns the FoldRecords.
+
+    `run_eagerly` trains without a graph (same numbers up to summation order; tests and debugging).
+    """
     folds = make_folds(features, run_config.protocol, run_config.split_fold, run_config.seed)
     n_folds = len(folds)
     run_config.n_folds = n_folds
@@ -199,7 +202,8 @@ def run_cross_validation(features, run_config, run_dir, log=print):
     done = set(run_store.finished_folds(run_dir, n_folds))
     if done:
         log(f"resuming {run_dir}: folds {sorted(done)} already finished")
-    trainer = FoldTrainer(run_config.model, run_config.training, run_config.seed, run_config.selection, run_config.jit_compile)
+    trainer = FoldTrainer(run_config.model, run_config.training, run_config.seed, run_config.selection, run_config.jit_compile,
+                          run_eagerly)
     batch = run_config.training.batch_size
     todo = [train for fold, (train, _) in enumerate(folds, start=1) if fold not in done]
     trainer.warm_up([min(batch, len(t)) for t in todo] + [len(t) % batch for t in todo if len(t) % batch])
