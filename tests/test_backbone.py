@@ -104,7 +104,7 @@ def test_an_unknown_variant_is_refused_by_name():
 
 @pytest.fixture(scope="module")
 def first_epochs_of_every_variant():
-    """Each variant trained 3 epochs on DEMO with the same seed and data: {variant: [epoch mean loss]}."""
+    """Each variant trained 2 epochs on DEMO with the same seed and data: {variant: [epoch mean loss]}."""
     from timnet_keras.extract import demo_features
     from timnet_keras.run_config import ModelConfig, TrainingConfig
     from timnet_keras.training import FoldTrainer
@@ -113,7 +113,7 @@ def first_epochs_of_every_variant():
     losses = {}
     for variant in VARIANTS:
         config = ModelConfig(frames=demo.x.shape[1], num_classes=len(demo.labels), variant=variant)
-        trainer = FoldTrainer(config, TrainingConfig(epoch=3, batch_size=16), seed=46, run_eagerly=True)
+        trainer = FoldTrainer(config, TrainingConfig(epoch=2, batch_size=16), seed=46, run_eagerly=True)
         history, _ = trainer.train_fold(1, demo.x, demo.y)
         losses[variant] = history["loss"]
     return losses

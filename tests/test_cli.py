@@ -116,6 +116,7 @@ def test_backend_flag_refuses_to_switch_an_already_imported_keras(workspace, cap
     with pytest.raises(SystemExit) as exit_:
         cli.main(["--mode", "train", "--data", "DEMO", "--backend", other, *TINY, *paths])
     assert exit_.value.code == 2 and f"KERAS_BACKEND={other}" in capsys.readouterr().err
+    assert os.environ.get("KERAS_BACKEND") != other  # the refusal leaves the environment (and child processes) alone
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 RAY = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
 # One auth mode for every process of the test cluster: a token left in ~/.ray by an earlier local
 # Ray instance would otherwise make the head demand it from the joining node.
-RAY_ENV = dict(os.environ, RAY_AUTH_MODE="disabled")
+RAY_ENV = dict(os.environ, RAY_AUTH_MODE="disabled", KERAS_BACKEND="tensorflow")
 
 
 def free_port():
@@ -81,7 +81,7 @@ def test_ray_on_two_nodes_survives_a_killed_worker_and_gives_the_local_predictio
 
     # The local reference uses one thread, as each Ray worker does: with another thread count TensorFlow
     # sums in another order, and after an epoch of training that alone moves probabilities by ~1e-5.
-    one_thread = dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+    one_thread = dict(RAY_ENV, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
     subprocess.run([sys.executable, os.path.join(REPO, "Code", "reproduce.py"), *tiny_grid_flags(demo_mfcc, local)],
                    env=one_thread, check=True, capture_output=True, timeout=300)
     local_records, ray_records = read_records(local), read_records(remote)

@@ -216,12 +216,12 @@ def setup_device(gpu, backend=None):
     if backend:
         if importlib.util.find_spec(backend) is None:
             _fail(f"--backend {backend}: {backend} is not installed; pip install {backend}")
+        loaded = sys.modules.get("keras")
+        if loaded is not None and loaded.backend.backend() != backend:  # refuse before touching the environment
+            _fail(f"--backend {backend}: Keras was already imported with {loaded.backend.backend()}; "
+                  f"set KERAS_BACKEND={backend} before starting Python")
         os.environ["KERAS_BACKEND"] = backend
     import keras
-
-    if backend and keras.backend.backend() != backend:
-        _fail(f"--backend {backend}: Keras was already imported with {keras.backend.backend()}; "
-              f"set KERAS_BACKEND={backend} before starting Python")
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
