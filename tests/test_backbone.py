@@ -109,7 +109,7 @@ def first_epochs_of_every_variant():
     from timnet_keras.run_config import ModelConfig, TrainingConfig
     from timnet_keras.training import FoldTrainer
 
-    demo = demo_features(mean_signal_length=22050, n_utterances=48)
+    demo = demo_features(mean_signal_length=22050, n_utterances=32)
     losses = {}
     for variant in VARIANTS:
         config = ModelConfig(frames=demo.x.shape[1], num_classes=len(demo.labels), variant=variant)

@@ -45,11 +45,11 @@ def test_a_grid_unit_is_the_same_fold_as_the_train_mode(tmp_path):
     from timnet_keras.run_config import ModelConfig, RunConfig, TrainingConfig
     from timnet_keras.training import run_cross_validation
 
-    features = demo_features(n_utterances=60)
+    features = demo_features(n_utterances=40)
     config = RunConfig(data="DEMO", model=ModelConfig(frames=features.x.shape[1], num_classes=4),
-                       training=TrainingConfig(epoch=2), seed=46, split_fold=3)
+                       training=TrainingConfig(epoch=1), seed=46, split_fold=2)
     folds = run_cross_validation(features, config, str(tmp_path), log=lambda *_: None, run_eagerly=True)
-    record = UnitRunner(run_eagerly=True).run(Unit("cv", "DEMO", "timnet", 46, 2, fold=2, n_folds=3), features)
+    record = UnitRunner(run_eagerly=True).run(Unit("cv", "DEMO", "timnet", 46, 1, fold=2, n_folds=2), features)
     np.testing.assert_array_equal(record.test_indices, folds[1].test_indices)
     np.testing.assert_allclose(record.probabilities, folds[1].probabilities, atol=1e-5)
     np.testing.assert_allclose(record.history["loss"], folds[1].history["loss"], rtol=1e-5)

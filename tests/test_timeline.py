@@ -85,5 +85,8 @@ def test_windows_inside_each_utterance_carry_its_label_and_silences_are_silent(e
     assert any(row["label"] == SILENT for row in rows)
     assert os.path.isfile(tmp_path / "three_emotions_timeline.png")
 
-    assert main(["--mode", "predict", "--test_path", EMODB_46, "--data", "EMODB", "--wav", recording]) == 0
-    assert "the model heard its middle 4.35 s" in capsys.readouterr().err
+    from timnet_keras.prediction import cropped_note, predict_files
+
+    (row,), _ = predict_files(model, [recording])  # without --window: one centre window, and a note that says so
+    seconds = sum(len(p) for p in pieces) / rate
+    assert f"is {seconds:.1f} s long; the model heard its middle 4.35 s" in cropped_note(row, model.preprocessor)
