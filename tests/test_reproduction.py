@@ -56,8 +56,12 @@ def test_a_killed_driver_resumes_without_recomputing_finished_units(tmp_path, de
     (["--executor", "ray", "--address", "127.0.0.1:1"], "cannot reach a Ray cluster"),
 ])
 def test_bad_grid_requests_are_one_line_errors(tmp_path, demo_mfcc, flags, message, capsys):
-    base = ["--corpora", "DEMO", "--epoch", "1", "--mfcc_path", demo_mfcc, "--registry", str(tmp_path / "r")]
+    report = tmp_path / "REPRODUCTION.md"
+    report.write_text("the report as it was")
+    base = ["--corpora", "DEMO", "--epoch", "1", "--mfcc_path", demo_mfcc, "--registry", str(tmp_path / "r"),
+            "--report", str(report)]
     assert reproduce_main(base + flags) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1]
     assert not os.path.exists(tmp_path / "r" / "records")
+    assert report.read_text() == "the report as it was"

@@ -126,7 +126,7 @@ class TimnetClassifier(keras.Model):
         if runner is None:
             backbone = TimnetBackbone.from_config(dict(self.backbone.get_config(), name="member_runner_backbone"))
             runner = TimnetClassifier(backbone, self.num_classes, self.labels, name="member_runner")
-            runner.compile(jit_compile=True)
+            runner.compile(jit_compile=False)  # XLA would compile for seconds; a traced graph is enough here
             # Untracked on purpose: the runner's weights are scratch space, not part of this model's weights.
             object.__setattr__(self, "_member_runner_model", runner)
         return runner

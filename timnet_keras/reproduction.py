@@ -52,9 +52,10 @@ def reproduce(spec, registry, mfcc_path="MFCC", executor="local", corpora_dir=No
     os.makedirs(registry, exist_ok=True)
     bar = tqdm(total=len(todo), unit="unit", disable=None)
     start = time.time()
+    written = []
 
     def on_record(record):
-        write_record(registry, record)
+        written.append(write_record(registry, record))
         bar.update()
         truth, predicted = record.y_true, record.y_pred
         where = record.machine.get("ray_node", "")[:8] or record.machine.get("hostname", "")
@@ -74,6 +75,7 @@ def reproduce(spec, registry, mfcc_path="MFCC", executor="local", corpora_dir=No
             raise GridError(f"unknown executor {executor!r}; choose local or ray")
     finally:
         bar.close()
-        write_report(registry, report_path)
-        log(f"report: {report_path} ({time.time() - start:.0f} s)")
+        if written:  # a grid that failed before its first unit leaves the report as it was
+            write_report(registry, report_path)
+            log(f"report: {report_path} ({time.time() - start:.0f} s)")
     return len(todo)
