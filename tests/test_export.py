@@ -141,3 +141,17 @@ def test_an_unknown_format_is_refused(fold_1, tmp_path):
     with pytest.raises(ExportError, match="choose one of keras, saved_model, tflite, onnx"):
         fold_1.export_bundle(str(tmp_path / "x"), "pickle")
     assert not os.path.exists(tmp_path / "x")
+
+
+def test_the_export_mode_writes_the_fold_asked_for_with_its_source(emodb_features, tmp_path, capsys):
+    from timnet_keras.classifier import TimnetClassifier
+
+    out = tmp_path / "exported"
+    assert main(["--mode", "export", "--test_path", EMODB_46, "--data", "EMODB", "--format", "keras", "--fold", "3",
+                 "--output", str(out)]) == 0
+    assert "exported fold 3 as keras" in capsys.readouterr().out
+    manifest = json.load(open(out / MANIFEST))
+    assert manifest["ensemble_size"] == 1 and manifest["fold"] == 3 and manifest["source"] == os.path.abspath(EMODB_46)
+    x = emodb_features.x[:16]
+    expected = TimnetClassifier.from_weights(EMODB_46, corpus="EMODB", fold=3).predict(x, verbose=0)
+    assert_same(TimnetClassifier.load(str(out / manifest["model_file"])).predict(x, verbose=0), expected, 1e-5)
