@@ -109,7 +109,8 @@ def group_cells(records):
 def _summary(cells):
     """The figures of a group of seeds: (UARs, WARs, status) over its complete cells."""
     complete = [c for _, c in sorted(cells.items()) if c.complete]
-    incomplete = [f"seed {s}: {c.progress} (incomplete)" for s, c in sorted(cells.items()) if not c.complete]
+    incomplete = [f"seed {s}: {c.progress} (incomplete; so far UAR / WAR {_pair(c.pooled())})"
+                  for s, c in sorted(cells.items()) if not c.complete]
     pooled = [c.pooled() for c in complete]
     seeds = ", ".join(str(c.unit.seed) for c in complete)
     status = "; ".join(([f"complete: seeds {seeds}"] if complete else []) + incomplete) or "not run yet"
