@@ -260,16 +260,9 @@ def _seed(args, name):
 
 def _features(args, name):
     """The corpus' cache; extracted first from --wav_dir, or generated for DEMO, when missing."""
-    from .cache import cache_path, load_features
-    from .config import CORPORA
+    from .extract import cached_or_extracted
 
-    if not os.path.isfile(cache_path(args.mfcc_path, name)) and (args.wav_dir or name == "DEMO"):
-        from .extract import extract_to_cache
-
-        path, _ = extract_to_cache(name, args.mfcc_path, wav_dir=args.wav_dir)
-        print(f"features extracted: {path}")
-    spec = CORPORA.get(name)
-    return load_features(args.mfcc_path, name, args.allow_pickle, labels=spec.labels if spec else None)
+    return cached_or_extracted(name, args.mfcc_path, args.wav_dir, args.allow_pickle)
 
 
 def _main(argv):
@@ -354,7 +347,7 @@ def _predict(args, name):
     setup_device(args.gpu, args.backend)
     from . import prediction
 
-    classifier = _saved_classifier(args, name)
+    classifier, _ = _saved_classifier(args, name)
     if args.window:
         return _predict_timeline(args, classifier, paths)
     rows, errors = prediction.predict_files(classifier, paths)
@@ -372,14 +365,14 @@ def _predict(args, name):
 
 
 def _saved_classifier(args, name, fold=None):
-    """The classifier of --test_path (a run of ours or an authors' folder of --data; default: the newest run)."""
+    """(classifier, folder) of --test_path (a run of ours or an authors' folder of --data; default: the newest run)."""
     from . import run_store
     from .classifier import TimnetClassifier
 
     test_path = args.test_path or run_store.newest_run(args.model_path, name)
     if run_store.is_run_dir(test_path):
-        return TimnetClassifier.from_run(test_path, fold=fold)
-    return TimnetClassifier.from_weights(test_path, corpus=name, fold=fold)
+        return TimnetClassifier.from_run(test_path, fold=fold), test_path
+    return TimnetClassifier.from_weights(test_path, corpus=name, fold=fold), test_path
 
 
 def _predict_timeline(args, classifier, paths):
@@ -418,10 +411,7 @@ def _export(args, name):
     if os.path.exists(args.output) and not args.overwrite:
         _fail(f"--output {args.output} exists; choose another folder or add --overwrite")
     setup_device(args.gpu, args.backend)
-    from .run_store import newest_run
-
-    test_path = args.test_path or newest_run(args.model_path, name)
-    classifier = _saved_classifier(args, name, fold=args.fold)
+    classifier, test_path = _saved_classifier(args, name, fold=args.fold)
     manifest = classifier.export_bundle(args.output, args.format, overwrite=args.overwrite,
                                         source=os.path.abspath(test_path), fold=args.fold)
     what = f"fold {args.fold}" if args.fold else f"{manifest.ensemble_size} folds averaged"

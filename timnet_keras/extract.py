@@ -154,3 +154,17 @@ def extract_to_cache(data_name, mfcc_dir, **options):
     path = cache_path(mfcc_dir, features.settings["data_name"])
     save_feature_cache(path, features)
     return path, features
+
+
+def cached_or_extracted(data_name, mfcc_dir, wav_dir=None, allow_pickle=False, log=print):
+    """A corpus' cached features; extracted first from `wav_dir` (or generated, for DEMO) when the cache is missing.
+
+    Without a cache and without audio, `load_features`' CacheError says which command makes one.
+    """
+    from .cache import load_features
+
+    if not os.path.isfile(cache_path(mfcc_dir, data_name)) and (wav_dir or data_name == "DEMO"):
+        path, _ = extract_to_cache(data_name, mfcc_dir, wav_dir=wav_dir)
+        log(f"features extracted: {path}")
+    spec = CORPORA.get(data_name)
+    return load_features(mfcc_dir, data_name, allow_pickle, labels=spec.labels if spec else None)

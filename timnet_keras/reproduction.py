@@ -15,19 +15,10 @@ from .report import render
 
 def corpus_features(name, mfcc_path, corpora_dir=None):
     """A corpus' cached features; extracted first from `<corpora_dir>/<name>` (or generated, for DEMO) when missing."""
-    from .cache import cache_path, load_features
-    from .config import CORPORA
+    from .extract import cached_or_extracted
 
-    if not os.path.isfile(cache_path(mfcc_path, name)):
-        wav_dir = os.path.join(corpora_dir, name) if corpora_dir else None
-        if name != "DEMO" and not (wav_dir and os.path.isdir(wav_dir)):
-            raise GridError(f"no features for {name} at {cache_path(mfcc_path, name)}: give --corpora_dir with a {name}/ "
-                            f"folder of its audio, or run python Code/extract_feature.py --data_name {name} --wav_dir DIR")
-        from .extract import extract_to_cache
-
-        extract_to_cache(name, mfcc_path, wav_dir=wav_dir)
-    spec = CORPORA.get(name)
-    return load_features(mfcc_path, name, labels=spec.labels if spec else None)
+    wav_dir = os.path.join(corpora_dir, name) if corpora_dir else None
+    return cached_or_extracted(name, mfcc_path, wav_dir if wav_dir and os.path.isdir(wav_dir) else None)
 
 
 def write_report(registry, report_path):
