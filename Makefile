@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # Tests that need the JAX backend as well (layers, backbone, classifier, seeding).
-JAX_TESTS := tests/test_layers.py tests/test_backbone.py tests/test_classifier.py tests/test_training.py
+JAX_TESTS := tests/test_layers.py tests/test_backbone.py tests/test_classifier.py tests/test_training.py tests/test_padding.py tests/test_batched.py
 
 .PHONY: install test demo bench clean
 

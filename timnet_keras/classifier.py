@@ -13,6 +13,7 @@ import numpy as np
 
 from .backbone import TimnetBackbone
 from .layers import PACKAGE
+from .padding import real_rows
 from .preprocessor import MfccPreprocessor
 
 keras.saving.register_keras_serializable(package=PACKAGE)(MfccPreprocessor)
@@ -100,6 +101,20 @@ class TimnetClassifier(keras.Model):
         for member, path in enumerate(files):
             load_legacy_weights(classifier, path, member=member)
         return classifier
+
+    # --- training -------------------------------------------------------------------------
+
+    def train_step(self, *args):
+        """Keras' train step (any backend), in which rows of sample weight 0 are padding.
+
+        The loss and metrics leave them out through their sample weights;
+        this also leaves them out of BatchNormalization's batch statistics,
+        so a padded batch trains as the unpadded one (see `padding`).
+        """
+        _, _, sample_weight = keras.utils.unpack_x_y_sample_weight(args[-1])
+        mask = None if sample_weight is None else keras.ops.greater(sample_weight, 0)
+        with real_rows(mask):
+            return super().train_step(*args)
 
     # --- predicting -----------------------------------------------------------------------
 

@@ -191,6 +191,11 @@ def main_parser():
     p.add_argument("--resume", default=None, help="continue the run folder RUN_DIR from its first unfinished fold")
     p.add_argument("--force", action="store_true", help="--resume even though the flags given differ from the run's")
     p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
+    p.add_argument("--trainer", choices=("auto", "batched", "sequential"), default="auto",
+                   help="batched: all folds as one compiled JAX program (same numbers; the GPU default); "
+                        "sequential: fold after fold (the CPU and TensorFlow default)")
+    p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                   help="bfloat16: mixed precision (bfloat16 compute, float32 weights); opt-in, its own accuracy")
     p.add_argument("--tsne", action="store_true", help="test mode: t-SNE plot of the fused representation")
     p.add_argument("--wav", nargs="+", help="predict mode: audio files")
     p.add_argument("--output", help="predict mode: write predictions to a .csv or .json file; export mode: the folder to create")
@@ -251,7 +256,19 @@ def _model_config(args, name, frames, n_mfcc, num_classes):
 def _training(args):
     from .run_config import TrainingConfig
 
-    return TrainingConfig(lr=args.lr, beta1=args.beta1, beta2=args.beta2, batch_size=args.batch_size, epoch=args.epoch)
+    return TrainingConfig(lr=args.lr, beta1=args.beta1, beta2=args.beta2, batch_size=args.batch_size, epoch=args.epoch,
+                          precision=args.precision)
+
+
+def _trainer(args):
+    """--trainer auto: batched where it is fastest (JAX on a GPU), sequential elsewhere; batched needs JAX."""
+    import keras
+
+    from .batched import default_trainer
+
+    if args.trainer == "batched" and keras.backend.backend() != "jax":
+        _fail("--trainer batched needs the JAX backend: add --backend jax (or use --trainer sequential)")
+    return default_trainer() if args.trainer == "auto" else args.trainer
 
 
 def _seed(args, name):
@@ -292,7 +309,7 @@ def _main(argv):
     if args.mode == "train":
         model_config = _model_config(args, name, *features.x.shape[1:], len(features.labels))
         run_config = runs.new_run_config(features, name, model_config, _training(args), args.protocol, args.select, seed,
-                                         args.split_fold, args.jit_compile)
+                                         args.split_fold, args.jit_compile, _trainer(args))
         if args.resume:
             _check_resume_flags(args, argv if argv is not None else sys.argv[1:], run_config)
         runs.train(features, run_config, args.model_path, args.result_path, resume=args.resume)
@@ -311,7 +328,7 @@ RESUME_FLAGS = {
     "--random_seed": "seed", "--activation": "model.activation", "--filter_size": "model.filters",
     "--dilation_size": "model.num_blocks", "--kernel_size": "model.kernel_size", "--stack_size": "model.stacks",
     "--split_fold": "split_fold", "--model": "model.variant", "--protocol": "protocol", "--select": "selection",
-    "--no-xla": "jit_compile",
+    "--no-xla": "jit_compile", "--precision": "training.precision",
 }
 
 

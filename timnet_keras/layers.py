@@ -6,6 +6,8 @@ Every layer is a registered, serializable `keras.layers.Layer` with
 import keras
 from keras import ops
 
+from .padding import time_mask_like
+
 PACKAGE = "timnet_keras"
 
 
@@ -120,11 +122,20 @@ class TemporalAwareBlock(keras.layers.Layer):
         self.norm_2.build(input_shape)
 
     def transform(self, x, training=None):
-        """The two sub-blocks: what the gate (or a residual) is made of."""
+        """The two sub-blocks: what the gate (or a residual) is made of.
+
+        In a training step over a padded batch, BatchNormalization's batch
+        statistics leave the padding rows out (`padding.real_rows`).
+        """
         h = self.conv_1(x)
-        h = self.drop_1(self._activation(self.norm_1(h, training=training)), training=training)
+        h = self.drop_1(self._activation(self._normalize(self.norm_1, h, training)), training=training)
         h = self.conv_2(h)
-        return self.drop_2(self._activation(self.norm_2(h, training=training)), training=training)
+        return self.drop_2(self._activation(self._normalize(self.norm_2, h, training)), training=training)
+
+    @staticmethod
+    def _normalize(norm, h, training):
+        mask = time_mask_like(h) if training else None
+        return norm(h, training=training) if mask is None else norm(h, training=training, mask=mask)
 
     def call(self, x, training=None):
         return x * ops.sigmoid(self.transform(x, training=training))

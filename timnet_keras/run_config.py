@@ -66,6 +66,7 @@ class TrainingConfig:
     batch_size: int = TRAINING_DEFAULTS["batch_size"]
     epoch: int = TRAINING_DEFAULTS["epoch"]
     label_smoothing: float = TRAINING_DEFAULTS["label_smoothing"]
+    precision: str = "float32"  # or "bfloat16": mixed precision, float32 variables (opt-in)
 
     @classmethod
     def from_dict(cls, data):
@@ -93,6 +94,7 @@ class RunConfig:
     labels: tuple = ()
     features: dict = field(default_factory=dict)
     jit_compile: bool = True
+    trainer: str = "sequential"  # or "batched" (JAX): the same mathematics, all folds as one program
     versions: dict = field(default_factory=dict)
     command: str = ""
     created: str = ""

@@ -77,6 +77,11 @@ def fold_weights_path(run_dir, n_folds, fold):
     return os.path.join(run_dir, fold_weights_name(n_folds, fold))
 
 
+def batched_checkpoint_path(run_dir):
+    """The batched trainer's state after its last finished chunk of epochs (removed when the folds finish)."""
+    return os.path.join(run_dir, "batched_checkpoint.npz")
+
+
 def fold_record_path(run_dir, fold):
     return os.path.join(run_dir, f"fold_{fold}.json")
 

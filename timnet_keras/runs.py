@@ -16,11 +16,12 @@ from .run_store import FoldRecord
 from .training import RunError, run_cross_validation
 
 
-def new_run_config(features, data_name, model_config, training, protocol, selection, seed, split_fold, jit_compile=True):
+def new_run_config(features, data_name, model_config, training, protocol, selection, seed, split_fold, jit_compile=True,
+                   trainer="sequential"):
     """The RunConfig of a new training run on a FeatureSet."""
     return RunConfig(data=data_name, model=model_config, training=training, protocol=protocol, selection=selection,
                      seed=seed, split_fold=split_fold, n_samples=int(len(features.x)), labels=tuple(features.labels),
-                     features=features.settings, jit_compile=jit_compile, versions=versions(),
+                     features=features.settings, jit_compile=jit_compile, trainer=trainer, versions=versions(),
                      command=" ".join(sys.argv), created=time_stamp())
 
 
@@ -28,7 +29,9 @@ def train(features, run_config, model_path, result_path, resume=None, log=print)
     """The train mode: k-fold CV into a new run folder (or `resume` one), results into Results/<run>/."""
     if resume:
         run_dir = resume.rstrip("/")
+        trainer = run_config.trainer  # how to train is this process' choice; what to train is the run's
         run_config = run_store.read_run_config(run_dir)
+        run_config.trainer = trainer
         if run_config.n_samples != len(features.x):
             raise RunError(f"--resume: the run was trained on {run_config.n_samples} samples, the cache has {len(features.x)}")
     else:

@@ -6,6 +6,8 @@ for tracing and XLA compilation. Each finished fold leaves its weights (the
 authors' HDF5 layout) and its record in the run folder (see run_store); a
 killed run loses at most the fold in progress.
 """
+import contextlib
+import os
 import time
 
 import keras
@@ -16,6 +18,7 @@ from . import run_store
 from .checkpoints import save_legacy_weights
 from .classifier import TimnetClassifier
 from .folds import make_folds
+from .padding import padded_batches
 from .run_store import FoldRecord
 
 SELECTIONS = ("last", "best-val", "best-test")
@@ -73,18 +76,55 @@ def reset_dropout_streams(model, seed):
         generator.state.assign(state.astype(generator.state.dtype))
 
 
+def epoch_orders(seed, fold, n_rows, epochs):
+    """The sample order of every epoch of a fold, (epochs, n_rows): one seeded stream per (seed, fold).
+
+    Both trainers draw from it, so the sequential and the batched trainer see the same batches.
+    """
+    rng = np.random.default_rng(seed * 1000 + fold)
+    return np.stack([rng.permutation(n_rows) for _ in range(epochs)]) if epochs else np.zeros((0, n_rows), int)
+
+
 def fresh_weights(model_config, seed):
     """The initial weights of a classifier built under `seed`: fold k uses the run's seed + k."""
     seed_everything(seed)
     return TimnetClassifier.from_model_config(model_config).get_weights()
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
+@contextlib.contextmanager
+def precision_policy(precision):
+    """Layers built inside compute in `precision`: "bfloat16" is Keras' mixed policy (float32 variables)."""
+    if precision not in PRECISIONS:
+        raise RunError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def predict_padded(model, x, batch_size):
+    """`model.predict` in full batches only (the tail padded, then cut): one compiled shape for every fold."""
+    n = len(x)
+    padded = np.concatenate([x, np.resize(x, (-n % batch_size, *x.shape[1:]))]) if n % batch_size else x
+    return model.predict(padded, batch_size=batch_size, verbose=0)[:n]
+
+
 class FoldTrainer:
     """Trains one compiled classifier fold after fold.
 
+    Every step has the same shape: the last batch of an epoch is padded to
+    the batch size with rows of weight 0, which change neither the loss,
+    the metrics nor BatchNormalization's statistics (see `padding`). So a
+    run compiles its train step once, whatever its fold sizes.
+
     Args:
         model_config: a `ModelConfig`.
-        training: a `TrainingConfig`.
+        training: a `TrainingConfig`; its `precision` "bfloat16" trains in mixed precision (float32 variables).
         seed: the run's seed; fold k initialises with seed + k.
         selection: "last", "best-val" or "best-test".
         jit_compile: XLA for the train step (same numbers, about twice as fast on CPU).
@@ -94,6 +134,8 @@ class FoldTrainer:
     def __init__(self, model_config, training, seed, selection="last", jit_compile=True, run_eagerly=False):
         if selection not in SELECTIONS:
             raise RunError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
+        if training.precision not in PRECISIONS:
+            raise RunError(f"unknown precision {training.precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.model_config, self.training, self.seed, self.selection = model_config, training, seed, selection
         self.jit_compile, self.run_eagerly = jit_compile, run_eagerly
         self.model = None
@@ -102,28 +144,24 @@ class FoldTrainer:
         if self.model is None:
             t = self.training
             seed_everything(self.seed)
-            self.model = TimnetClassifier.from_model_config(self.model_config)
+            with precision_policy(self.training.precision):
+                self.model = TimnetClassifier.from_model_config(self.model_config)
             self.model.compile(
                 optimizer=keras.optimizers.Adam(t.lr, t.beta1, t.beta2, t.epsilon),
-                loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
-                metrics=["accuracy"],
+                loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing,
+                                                          reduction="mean_with_sample_weight"),
+                weighted_metrics=["accuracy"],  # weighted: the padding rows (weight 0) do not count
                 jit_compile=self.jit_compile and not self.run_eagerly,
                 run_eagerly=self.run_eagerly,
             )
         return self.model
 
-    def warm_up(self, batch_sizes):
-        """Compiles the train step for every batch shape a run will meet, up front.
-
-        XLA compiles once per shape; folds of different sizes end their
-        epochs with different partial batches, so without this a later
-        fold would stop to compile. Weights are reset at each fold start.
-        """
+    def warm_up(self):
+        """Compiles the one train step up front (weights are reset at each fold start)."""
         model = self.compiled_model()
-        shape = (self.model_config.frames, self.model_config.n_mfcc)
-        classes = self.model_config.num_classes
-        for size in sorted(set(batch_sizes)):
-            model.train_on_batch(np.zeros((size, *shape), np.float32), np.full((size, classes), 1.0 / classes, np.float32))
+        batch, classes = self.training.batch_size, self.model_config.num_classes
+        model.train_on_batch(np.zeros((batch, self.model_config.frames, self.model_config.n_mfcc), np.float32),
+                             np.full((batch, classes), 1.0 / classes, np.float32), sample_weight=np.ones(batch, np.float32))
 
     def train_fold(self, fold, x_train, y_train, x_test=None, y_test=None, desc="fold"):
         """Trains from fresh weights; returns (history, selected_epoch). The model keeps the selected weights."""
@@ -140,9 +178,10 @@ class FoldTrainer:
         if self.selection == "best-test":
             validation = (x_test, y_test)
         elif self.selection == "best-val":
-            x_train, y_train, validation = self._validation_split(x_train, y_train)
+            train, val = validation_split(np.argmax(y_train, axis=1), self.seed)
+            x_train, y_train, validation = x_train[train], y_train[train], (x_train[val], y_train[val])
         y_train = np.asarray(y_train, np.float32)
-        rng = np.random.default_rng(self.seed * 1000 + fold)
+        orders = epoch_orders(self.seed, fold, len(x_train), epochs)
         history = {}
         best, best_weights, selected = -1.0, None, epochs
         # A plain epoch loop over train_on_batch: Keras' fit rebuilds a data
@@ -150,20 +189,18 @@ class FoldTrainer:
         bar = tqdm(range(epochs), desc=desc, unit="epoch", leave=False, disable=None)
         for epoch in bar:
             epoch_start = time.perf_counter()
-            order = rng.permutation(len(x_train))
             totals = {}
-            for start in range(0, len(order), batch):
-                index = order[start : start + batch]
+            for index, weights in padded_batches(orders[epoch], batch):
                 model.reset_metrics()
-                batch_logs = model.train_on_batch(x_train[index], y_train[index], return_dict=True)
+                batch_logs = model.train_on_batch(x_train[index], y_train[index], sample_weight=weights, return_dict=True)
                 for key, value in batch_logs.items():
-                    totals[key] = totals.get(key, 0.0) + float(value) * len(index)
-            logs = {key: total / len(order) for key, total in totals.items()}  # epoch means over samples
+                    totals[key] = totals.get(key, 0.0) + float(value) * float(weights.sum())
+            logs = {key: total / len(x_train) for key, total in totals.items()}  # epoch means over samples
             if not np.isfinite(logs["loss"]):
                 raise RunError(f"fold {fold}: the training loss became {logs['loss']} in epoch {epoch + 1}; nothing of this "
                                f"fold was saved. Lower --lr, or check the features for extreme values")
             if validation is not None:
-                probabilities = model.predict(validation[0], batch_size=batch, verbose=0)
+                probabilities = predict_padded(model, validation[0], batch)
                 logs["val_accuracy"] = float(np.mean(np.argmax(probabilities, 1) == np.argmax(validation[1], 1)))
                 if logs["val_accuracy"] > best:  # first epoch of ties, as the authors' checkpoint
                     best, best_weights, selected = logs["val_accuracy"], model.get_weights(), epoch + 1
@@ -175,16 +212,22 @@ class FoldTrainer:
             model.set_weights(best_weights)
         return history, selected
 
-    def _validation_split(self, x, y):
-        classes = np.argmax(y, axis=1)
-        try:
-            splitter = StratifiedShuffleSplit(1, test_size=VALIDATION_FRACTION, random_state=self.seed)
-            train, val = next(splitter.split(x, classes))
-        except ValueError:  # a class too small to stratify
-            order = np.random.default_rng(self.seed).permutation(len(x))
-            cut = max(1, int(len(x) * VALIDATION_FRACTION))
-            val, train = order[:cut], order[cut:]
-        return x[train], y[train], (x[val], y[val])
+
+def validation_split(classes, seed):
+    """Positions (train, validation) of a training part for --select best-val: a stratified tenth, seeded.
+
+    Example:
+        >>> train, val = validation_split(np.arange(40) % 4, 46)
+        >>> len(train), len(val), sorted(np.arange(40)[val] % 4)
+        (36, 4, [0, 1, 2, 3])
+    """
+    try:
+        splitter = StratifiedShuffleSplit(1, test_size=VALIDATION_FRACTION, random_state=seed)
+        return next(splitter.split(np.zeros(len(classes)), classes))
+    except ValueError:  # a class too small to stratify
+        order = np.random.default_rng(seed).permutation(len(classes))
+        cut = max(1, int(len(classes) * VALIDATION_FRACTION))
+        return order[cut:], order[:cut]
 
 
 def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=False):
@@ -202,20 +245,60 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
     done = set(run_store.finished_folds(run_dir, n_folds))
     if done:
         log(f"resuming {run_dir}: folds {sorted(done)} already finished")
-    trainer = FoldTrainer(run_config.model, run_config.training, run_config.seed, run_config.selection, run_config.jit_compile,
-                          run_eagerly)
-    batch = run_config.training.batch_size
-    todo = [train for fold, (train, _) in enumerate(folds, start=1) if fold not in done]
-    trainer.warm_up([min(batch, len(t)) for t in todo] + [len(t) % batch for t in todo if len(t) % batch])
-    for fold, (train, test) in enumerate(folds, start=1):
-        if fold in done:
-            continue
-        record = train_and_score_fold(trainer, features, train, test, fold, n_folds)
-        save_legacy_weights(trainer.model, run_store.fold_weights_path(run_dir, n_folds, fold), run_config.model.backbone_kwargs())
+    todo = [(fold, train, test) for fold, (train, test) in enumerate(folds, start=1) if fold not in done]
+
+    def keep(model, record):
+        save_legacy_weights(model, run_store.fold_weights_path(run_dir, n_folds, record.fold), run_config.model.backbone_kwargs())
         run_store.write_fold_record(run_dir, record)
         accuracy = 100 * np.mean(np.argmax(record.probabilities, 1) == record.y_true)
-        log(f"fold {fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {record.selected_epoch}, {record.seconds} s)")
+        log(f"fold {record.fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {record.selected_epoch}, {record.seconds} s)")
+
+    if run_config.trainer == "batched" and todo:
+        _train_batched(features, run_config, run_dir, todo, keep, log)
+    elif todo:
+        trainer = FoldTrainer(run_config.model, run_config.training, run_config.seed, run_config.selection,
+                              run_config.jit_compile, run_eagerly)
+        trainer.warm_up()
+        for fold, train, test in todo:
+            keep(trainer.model, train_and_score_fold(trainer, features, train, test, fold, n_folds))
     return [run_store.read_fold_record(run_dir, fold) for fold in range(1, n_folds + 1)]
+
+
+def fold_job(features, train, test, fold, seed, selection):
+    """The batched trainer's FoldJob of a fold: its training rows and, for a selection, the rows it selects on."""
+    from .batched import FoldJob
+
+    if selection == "best-test":
+        return FoldJob(seed, fold, np.asarray(train), np.asarray(test))
+    if selection == "best-val":
+        kept, val = validation_split(features.classes[train], seed)
+        return FoldJob(seed, fold, np.asarray(train)[kept], np.asarray(train)[val])
+    return FoldJob(seed, fold, np.asarray(train))
+
+
+def _train_batched(features, run_config, run_dir, todo, keep, log):
+    """Every unfinished fold as one compiled JAX program; a checkpoint after each chunk of epochs for --resume."""
+    from .batched import BatchedTrainer, enable_compilation_cache, load_checkpoint, save_checkpoint
+
+    enable_compilation_cache()
+    start = time.time()
+    jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection) for fold, train, test in todo]
+    trainer = BatchedTrainer(run_config.model, run_config.training, run_config.selection)
+    path = run_store.batched_checkpoint_path(run_dir)
+    state = load_checkpoint(path, trainer, jobs)
+    if state is not None:
+        log(f"resuming the batched folds from epoch {state['epochs_done']} ({os.path.basename(path)})")
+    n_folds = run_config.n_folds
+    results = trainer.train(features.x, features.y, jobs, state=state, desc=f"{len(jobs)} folds together",
+                            on_chunk=lambda chunk_state: save_checkpoint(path, trainer, jobs, chunk_state))
+    seconds = round((time.time() - start) / len(jobs), 1)  # the folds trained together: each gets its share
+    for (fold, _, test), result in zip(todo, results):
+        result.load_into(trainer.model)
+        probabilities = predict_padded(trainer.model, features.x[test], run_config.training.batch_size)
+        keep(trainer.model, FoldRecord(fold, test, features.classes[test], probabilities, result.history,
+                                       result.selected_epoch, seconds))
+    if os.path.exists(path):
+        os.remove(path)
 
 
 def train_and_score_fold(trainer, features, train, test, fold, n_folds):
@@ -226,5 +309,5 @@ def train_and_score_fold(trainer, features, train, test, fold, n_folds):
     start = time.time()
     history, selected = trainer.train_fold(fold, features.x[train], features.y[train], features.x[test],
                                            features.y[test], desc=f"fold {fold}/{n_folds}")
-    probabilities = trainer.model.predict(features.x[test], batch_size=trainer.training.batch_size, verbose=0)
+    probabilities = predict_padded(trainer.model, features.x[test], trainer.training.batch_size)
     return FoldRecord(fold, test, features.classes[test], probabilities, history, selected, round(time.time() - start, 1))
