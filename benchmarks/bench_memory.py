@@ -1,10 +1,11 @@
 """Peak memory of a training run, per Keras backend, and where it goes.
 
 For each backend that is installed (TensorFlow; JAX when present) it runs
-`main.py --mode train --data EMODB --epoch 2` (10 folds) in a child process and
-reads that child's own peak resident set size, then profiles the same train step
-phase by phase: import, model build, and each batch shape the run compiles
-(64 and the partial last batches 33 and 34 of the EMODB folds).
+`main.py --mode train --data EMODB --epoch 2` (10 folds; `--protocol kfold` and
+`--protocol speaker`) in a child process and reads that child's own peak resident
+set size, then profiles the same train step phase by phase: import, model build,
+the one compiled step shape, then folds of three training sizes (which before
+padding each compiled a step of their own).
 """
 import importlib.util
 import json
@@ -29,9 +30,13 @@ from timnet_keras.training import FoldTrainer
 trainer = FoldTrainer(ModelConfig(frames=188, num_classes=7), TrainingConfig(batch_size=64, epoch=1), 46)
 trainer.compiled_model()
 phases.append(("build and compile the model", rss()))
-for size in (64, 33, 34):
-    trainer.warm_up([size])
-    phases.append((f"first train step, batch {size}", rss()))
+import numpy as np
+trainer.warm_up()
+phases.append(("the one train step compiled (batch 64)", rss()))
+for fold, size in enumerate((481, 482, 430), start=1):
+    x = np.zeros((size, 188, 39), np.float32); y = np.eye(7, dtype=np.float32)[np.arange(size) % 7]
+    trainer.train_fold(fold, x, y)
+    phases.append((f"a fold of {size} training rows", rss()))
 print(json.dumps(phases))
 """
 
@@ -59,9 +64,10 @@ if not os.path.isdir(EMODB_WAV):
 dirs = emodb_workspace()
 for backend in backends():
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-    peak, _ = peak_of_child([sys.executable, os.path.join(REPO, "Code", "main.py"), "--mode", "train", "--data", "EMODB",
-                             "--epoch", "2", *dirs], env)
-    print(f"{backend}: peak memory of a training run (main.py, 10 folds x 2 epochs): {peak:.0f} MB")
+    for protocol in ("kfold", "speaker"):
+        peak, _ = peak_of_child([sys.executable, os.path.join(REPO, "Code", "main.py"), "--mode", "train", "--data", "EMODB",
+                                 "--epoch", "2", "--protocol", protocol, "--trainer", "sequential", *dirs], env)
+        print(f"{backend}: peak memory of a training run (main.py, --protocol {protocol}, 10 folds x 2 epochs): {peak:.0f} MB")
     _, out = peak_of_child([sys.executable, "-c", PROFILE, REPO], env)
     previous = None
     for name, now in json.loads(out.strip().splitlines()[-1]):

@@ -39,3 +39,21 @@ def test_a_fold_trains_from_its_seed_and_the_loss_falls(rng):
 def test_an_unknown_selection_is_refused():
     with pytest.raises(RunError, match="best-val"):
         FoldTrainer(SMALL, TrainingConfig(), 46, selection="best")
+
+
+def test_bfloat16_computes_in_bfloat16_but_keeps_float32_weights_and_probabilities(rng):
+    x = rng.normal(0, 20, size=(16, 20, 39)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[np.arange(16) % 3]
+    trainer = FoldTrainer(SMALL, TrainingConfig(epoch=2, batch_size=8, precision="bfloat16"), seed=46, run_eagerly=True)
+    history, _ = trainer.train_fold(1, x, y)
+    model = trainer.model
+    assert np.isfinite(history["loss"]).all()
+    assert model.backbone.get_layer("forward_block_1").compute_dtype == "bfloat16"
+    assert {w.dtype for w in model.get_weights()} == {np.dtype("float32")}
+    assert model.predict(x, verbose=0).dtype == np.float32
+    assert keras.config.dtype_policy().name == "float32"  # the policy does not leak into later models
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(RunError, match="bfloat16"):
+        FoldTrainer(SMALL, TrainingConfig(precision="float16"), 46)

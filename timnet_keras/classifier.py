@@ -45,7 +45,9 @@ class TimnetClassifier(keras.Model):
             TimnetBackbone.from_config(dict(backbone.get_config(), name=f"{backbone.name}_{k}"))
             for k in range(2, ensemble_size + 1)
         ]
-        heads = [keras.layers.Dense(num_classes, activation="softmax", name="classifier" if k == 1 else f"classifier_{k}")
+        # float32 heads: under mixed precision the probabilities (and the loss) stay float32
+        heads = [keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
+                                    name="classifier" if k == 1 else f"classifier_{k}")
                  for k in range(1, ensemble_size + 1)]
         outputs = [head(member(inputs)) for member, head in zip(backbones, heads)]
         output = outputs[0] if ensemble_size == 1 else keras.layers.Average(name="fold_mean")(outputs)

@@ -490,6 +490,9 @@ def reproduce_parser():
     p.add_argument("--gpu", default="0")
     p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
     p.add_argument("--run-eagerly", dest="run_eagerly", action="store_true", help="no graph at all (tiny grids, debugging)")
+    p.add_argument("--trainer", choices=("auto", "batched", "sequential"), default="auto",
+                   help="local executor: batched trains every seed and fold of a cell shape as one JAX program "
+                        "(the default on a GPU; records stay one per fold)")
     return p
 
 
@@ -519,7 +522,7 @@ def _reproduce(argv):
     setup_device(args.gpu, args.backend)
     from .reproduction import reproduce
 
-    options = dict(jit_compile=args.jit_compile, run_eagerly=args.run_eagerly)
+    options = dict(jit_compile=args.jit_compile, run_eagerly=args.run_eagerly, trainer=_trainer(args))
     if args.executor == "ray":
         options.update(address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
                        gpus_per_worker=args.gpus_per_worker)

@@ -15,9 +15,22 @@ from .registry import UnitRecord
 MAX_ATTEMPTS = 3  # per unit, on Ray: a unit whose worker died this often stops the grid
 
 
-def run_local(units, features, on_record, jit_compile=True, run_eagerly=False):
-    """Trains `units` in this process, in order; `features` maps corpus names to FeatureSets."""
+def run_local(units, features, on_record, jit_compile=True, run_eagerly=False, trainer="sequential"):
+    """Trains `units` in this process; `features` maps corpus names to FeatureSets.
+
+    With `trainer="batched"` (JAX) the cv units of one cell shape (corpus, variant, epochs), all
+    seeds and folds, train as one program; cross-corpus units stay one after another.
+    """
     runner = UnitRunner(jit_compile, run_eagerly)
+    if trainer == "batched":
+        groups = collections.defaultdict(list)
+        for unit in units:
+            if unit.kind == "cv":
+                groups[(unit.corpus, unit.variant, unit.epochs)].append(unit)
+        for group in groups.values():
+            for record in runner.run_together(group, features[group[0].corpus]):
+                on_record(record)
+        units = [unit for unit in units if unit.kind != "cv"]
     for unit in units:
         on_record(runner.run(unit, features[unit.corpus], features.get(unit.target)))
 

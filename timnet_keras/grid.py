@@ -110,15 +110,7 @@ class UnitRunner:
 
     def run(self, unit, source, target=None):
         """Trains `unit` on FeatureSet `source` (and scores `target` for a cross unit); returns its UnitRecord."""
-        import keras
-
-        from .io import time_stamp, versions
-        from .run_config import ModelConfig, TrainingConfig
-
-        training = TrainingConfig(epoch=unit.epochs)
-        model_config = ModelConfig(frames=int(source.x.shape[1]), n_mfcc=int(source.x.shape[2]),
-                                   num_classes=len(source.labels), num_blocks=default_num_blocks(unit.corpus),
-                                   variant=unit.variant)
+        training, model_config = self._settings(unit, source)
         start = time.time()
         if unit.kind == "cv":
             from .folds import make_folds
@@ -139,10 +131,50 @@ class UnitRunner:
             labels, y_true, selected = pair.labels, np.argmax(pair.y_target, axis=1), training.epoch
             test_indices = np.arange(len(y_true))  # into the target's shared-emotion subset, in cache order
             model_config = pair.model_config
+        return self._record(unit, labels, test_indices, y_true, probabilities, history, selected, training, model_config,
+                            time.time() - start)
+
+    def run_together(self, units, source):
+        """cv units of one corpus, variant and epochs (any seeds and folds) as one batched JAX program.
+
+        Yields their UnitRecords, one per unit as `run` gives them; the same mathematics (`batched`).
+        """
+        from .batched import BatchedTrainer, enable_compilation_cache
+        from .folds import make_folds
+        from .training import fold_job, predict_padded
+
+        enable_compilation_cache()
+        training, model_config = self._settings(units[0], source)
+        start = time.time()
+        splits = [make_folds(source, "kfold", unit.n_folds, unit.seed)[unit.fold - 1] for unit in units]
+        jobs = [fold_job(source, train, test, unit.fold, unit.seed, "last") for unit, (train, test) in zip(units, splits)]
+        trainer = BatchedTrainer(model_config, training)
+        results = trainer.train(source.x, source.y, jobs, desc=f"{units[0].cell} and {len(units) - 1} more units")
+        seconds = (time.time() - start) / len(units)  # trained together: each unit gets its share
+        for unit, (_, test), result in zip(units, splits, results):
+            result.load_into(trainer.model)
+            probabilities = predict_padded(trainer.model, source.x[test], training.batch_size)
+            yield self._record(unit, source.labels, test, source.classes[test], probabilities, result.history,
+                               result.selected_epoch, training, model_config, seconds)
+
+    @staticmethod
+    def _settings(unit, source):
+        from .run_config import ModelConfig, TrainingConfig
+
+        model_config = ModelConfig(frames=int(source.x.shape[1]), n_mfcc=int(source.x.shape[2]),
+                                   num_classes=len(source.labels), num_blocks=default_num_blocks(unit.corpus),
+                                   variant=unit.variant)
+        return TrainingConfig(epoch=unit.epochs), model_config
+
+    def _record(self, unit, labels, test_indices, y_true, probabilities, history, selected, training, model_config, seconds):
+        import keras
+
+        from .io import time_stamp, versions
+
         return UnitRecord(
             unit=unit, labels=tuple(labels), test_indices=np.asarray(test_indices), y_true=np.asarray(y_true),
             probabilities=np.asarray(probabilities), history=history, selected_epoch=selected,
             training={**training.__dict__, "selection": "last", "protocol": "kfold" if unit.kind == "cv" else "cross"},
             model=model_config.backbone_kwargs() | {"num_classes": model_config.num_classes},
-            seconds=round(time.time() - start, 1), backend=keras.backend.backend(), versions=versions(),
+            seconds=round(seconds, 1), backend=keras.backend.backend(), versions=versions(),
             machine=machine_description(self.node_id), finished=time_stamp())

@@ -56,12 +56,12 @@ def reproduce(spec, registry, mfcc_path="MFCC", executor="local", corpora_dir=No
         if executor == "local":
             from .executors import run_local
 
-            options = {k: v for k, v in executor_options.items() if k in ("jit_compile", "run_eagerly")}
+            options = {k: v for k, v in executor_options.items() if k in ("jit_compile", "run_eagerly", "trainer")}
             run_local(todo, features, on_record, **options)
         elif executor == "ray":
             from .executors import run_ray
 
-            run_ray(todo, features, on_record, log=log, **executor_options)
+            run_ray(todo, features, on_record, log=log, **{k: v for k, v in executor_options.items() if k != "trainer"})
         else:
             raise GridError(f"unknown executor {executor!r}; choose local or ray")
     finally:

@@ -1,0 +1,62 @@
+"""The short run, whole command, per trainer and backend, side by side; and the authors' code when its path is given.
+
+    python benchmarks/bench_trainers.py [--epochs 30] [--folds 2] [--authors PATH/TO/TIM-Net_SER/Code]
+
+Every variant runs `main.py --mode train --data EMODB --epoch N --split_fold K --random_seed 46`
+in a fresh process one after another (start-up, imports and compilation count), so their
+ratios come from the same machine state. The authors' code (outside this repository) runs
+with the same flags when --authors is given; it is skipped cleanly otherwise.
+"""
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from common import EMODB_WAV, REPO, emodb_workspace
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--epochs", type=int, default=30)
+parser.add_argument("--folds", type=int, default=2)
+parser.add_argument("--authors", default=os.environ.get("TIMNET_AUTHORS_CODE"), help="the authors' Code/ folder")
+parser.add_argument("--variants", default="tensorflow:sequential,jax:sequential,jax:batched")
+args = parser.parse_args()
+if not os.path.isdir(EMODB_WAV):
+    sys.exit(f"skipped: no Emo-DB at {EMODB_WAV}")
+flags = emodb_workspace()
+short = ["--mode", "train", "--data", "EMODB", "--epoch", str(args.epochs), "--split_fold", str(args.folds), "--random_seed", "46"]
+
+
+def pooled_war(models):
+    (run,) = glob.glob(os.path.join(models, "EMODB_*"))
+    hits = total = 0
+    for path in glob.glob(os.path.join(run, "fold_*.json")):
+        record = json.load(open(path))
+        predicted = [max(range(len(p)), key=p.__getitem__) for p in record["probabilities"]]
+        hits += sum(int(a == b) for a, b in zip(predicted, record["y_true"]))
+        total += len(predicted)
+    return 100 * hits / total
+
+
+rows = []
+for variant in args.variants.split(","):
+    backend, trainer = variant.split(":")
+    shutil.rmtree(flags[5], ignore_errors=True)
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, os.path.join(REPO, "Code", "main.py"), *short, "--trainer", trainer, *flags],
+                   check=True, capture_output=True, env=env)
+    rows.append((f"ours, {backend}, {trainer}", time.perf_counter() - start, pooled_war(flags[5])))
+if args.authors and os.path.isdir(args.authors):
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "main.py", *short], cwd=args.authors, check=True, capture_output=True)
+    rows.append(("the authors' code", time.perf_counter() - start, float("nan")))
+else:
+    print("the authors' code: skipped (give --authors PATH or TIMNET_AUTHORS_CODE)")
+fastest = min(seconds for _, seconds, _ in rows)
+print(f"EMODB, {args.folds} folds x {args.epochs} epochs, whole command (s):")
+for name, seconds, war in rows:
+    print(f"  {name:32s} {seconds:6.1f} s  ({seconds / fastest:.2f}x the fastest)  pooled WAR {war:.2f}")
