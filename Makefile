@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-# Tests that need the JAX backend as well (layers, backbone, classifier, seeding).
-JAX_TESTS := tests/test_layers.py tests/test_backbone.py tests/test_classifier.py tests/test_training.py tests/test_padding.py tests/test_batched.py
+# The JAX pass: modules marked both_backends (layers, backbone, classifier, training, padding, the
+# batched trainer) and the slow backend-agnostic tests marked jax_pass, which the TensorFlow pass leaves to it.
+JAX_SELECTION := both_backends or jax_pass
 
 .PHONY: install test demo bench clean
 
@@ -19,9 +20,11 @@ install: $(STAMP)
 # The JAX pass runs beside the TensorFlow pass (its own temp folder and log): the suite is mostly
 # single-threaded start-up and tracing, so two passes on two cores finish sooner than one after the other.
 test: $(STAMP)
-	@KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider --basetemp=.pytest-jax $(JAX_TESTS) > .pytest-jax.log 2>&1 & \
-	jax=$$!; $(PY) -m pytest -q --durations=10; tf=$$?; wait $$jax; jx=$$?; \
-	echo "--- the same layers, backbone, classifier and training tests on the JAX backend ---"; cat .pytest-jax.log; \
+	@KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider --basetemp=.pytest-jax --durations=5 -m "$(JAX_SELECTION)" tests \
+		> .pytest-jax.log 2>&1 & \
+	jax=$$!; $(PY) -m pytest -q --durations=10 -m "not jax_pass"; tf=$$?; wait $$jax; jx=$$?; \
+	echo "--- on the JAX backend: layers, backbone, classifier, training, padding, the batched trainer; slow backend-agnostic tests ---"; \
+	cat .pytest-jax.log; \
 	test $$tf -eq 0 && test $$jx -eq 0
 
 demo: $(STAMP)

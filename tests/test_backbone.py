@@ -5,6 +5,8 @@ import pytest
 
 from timnet_keras.backbone import VARIANTS, TimnetBackbone, dilation_rates, receptive_field
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture(scope="module")
 def backbone():
@@ -119,8 +121,8 @@ def first_epochs_of_every_variant():
     return losses
 
 
+@pytest.mark.jax_pass
 @pytest.mark.slow
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="backend-independent maths: checked once, on the default backend")
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_variant_trains_from_a_loss_near_timnets_and_the_loss_falls(first_epochs_of_every_variant, variant):
     # Raw MFCCs are in the hundreds: a variant that passes that scale to the softmax starts

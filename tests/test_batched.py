@@ -8,6 +8,8 @@ import pytest
 from timnet_keras.run_config import ModelConfig, RunConfig, TrainingConfig
 from timnet_keras.training import RunError
 
+pytestmark = pytest.mark.both_backends
+
 on_jax = pytest.mark.skipif(keras.backend.backend() != "jax", reason="the batched trainer is JAX's (make test runs a JAX pass)")
 
 

@@ -14,6 +14,8 @@ from timnet_keras.classifier import TimnetClassifier
 from timnet_keras.demo import write_demo_wavs
 from timnet_keras.preprocessor import MfccPreprocessor
 
+pytestmark = pytest.mark.both_backends
+
 
 def small(ensemble_size=1, **kwargs):
     return TimnetClassifier(TimnetBackbone(frames=44, num_blocks=3), 4, labels=("angry", "happy", "neutral", "sad"),

@@ -173,6 +173,7 @@ def test_an_output_in_a_missing_folder_names_the_users_path(workspace, capsys, t
     assert exit_.value.code == 2 and err.startswith("error: --output") and str(tmp_path / "nowhere") in err and "tmp-" not in err
 
 
+@pytest.mark.jax_pass
 @pytest.mark.slow
 def test_default_folders_are_relative_to_the_working_directory(tmp_path):
     """An installed package must never write beside itself: ./MFCC, ./Models and ./Results of the caller."""

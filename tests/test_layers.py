@@ -5,6 +5,8 @@ import pytest
 
 from timnet_keras.layers import CausalConv1D, TemporalAwareBlock, TimeReverse, WeightLayer
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.mark.parametrize("kernel_size,dilation", [(1, 1), (2, 1), (2, 4), (3, 2)])
 def test_causal_conv_equals_keras_causal_conv1d(rng, kernel_size, dilation):

@@ -8,6 +8,8 @@ from timnet_keras.padding import padded_batches, steps_per_epoch
 from timnet_keras.run_config import ModelConfig, TrainingConfig
 from timnet_keras.training import FoldTrainer, fresh_weights, seed_everything
 
+pytestmark = pytest.mark.both_backends
+
 SMALL = ModelConfig(frames=24, num_classes=4, num_blocks=2)
 
 

@@ -6,6 +6,8 @@ import pytest
 from timnet_keras.run_config import ModelConfig, TrainingConfig
 from timnet_keras.training import FoldTrainer, RunError, fresh_weights
 
+pytestmark = pytest.mark.both_backends
+
 SMALL = ModelConfig(frames=20, num_classes=3, num_blocks=2)
 
 

@@ -11,7 +11,7 @@ Blocks pass BatchNormalization a mask of the real rows.
 
 Example:
     >>> import numpy as np
-    >>> [(list(i), list(w)) for i, w in padded_batches(np.array([4, 2, 0, 1, 3]), 2)][-1]
+    >>> [(i.tolist(), w.tolist()) for i, w in padded_batches(np.array([4, 2, 0, 1, 3]), 2)][-1]
     ([3, 4], [1.0, 0.0])
 """
 import contextlib
