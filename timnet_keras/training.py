@@ -218,7 +218,7 @@ def validation_split(classes, seed):
 
     Example:
         >>> train, val = validation_split(np.arange(40) % 4, 46)
-        >>> len(train), len(val), sorted(np.arange(40)[val] % 4)
+        >>> len(train), len(val), sorted((np.arange(40)[val] % 4).tolist())
         (36, 4, [0, 1, 2, 3])
     """
     try:
