@@ -255,7 +255,6 @@ def _finished_files(run):
     return {name: open(os.path.join(run, name), "rb").read() for name in os.listdir(run) if name.startswith(("fold_", "4-fold"))}
 
 
-@pytest.mark.jax_pass
 @pytest.mark.slow
 def test_a_run_killed_mid_fold_by_any_signal_resumes_to_the_uninterrupted_result(trained, tmp_path):
     """SIGTERM in fold 2 (a scheduler's stop; Ctrl-C's SIGINT takes the same handler), SIGKILL in fold 3 of the

@@ -30,7 +30,6 @@ def test_a_tiny_grid_leaves_one_record_per_unit_and_a_report(tmp_path, demo_mfcc
     assert "4 finished in" in capsys.readouterr().out and len(read_records(registry)) == 4
 
 
-@pytest.mark.jax_pass
 def test_a_killed_driver_resumes_without_recomputing_finished_units(tmp_path, demo_mfcc):
     registry = str(tmp_path / "reproduction")
     command = [sys.executable, SCRIPT, *tiny_grid_flags(demo_mfcc, registry)]
