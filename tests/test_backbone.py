@@ -115,7 +115,7 @@ def first_epochs_of_every_variant():
     losses = {}
     for variant in VARIANTS:
         config = ModelConfig(frames=demo.x.shape[1], num_classes=len(demo.labels), variant=variant)
-        trainer = FoldTrainer(config, TrainingConfig(epoch=2, batch_size=16), seed=46, run_eagerly=True)
+        trainer = FoldTrainer(config, TrainingConfig(epoch=2, batch_size=16), seed=46)
         history, _ = trainer.train_fold(1, demo.x, demo.y)
         losses[variant] = history["loss"]
     return losses

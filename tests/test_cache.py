@@ -48,11 +48,14 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 from hypothesis.extra.numpy import arrays  # noqa: E402
 
 
+NAME_CHARACTERS = st.characters(blacklist_characters="\x00")  # refused: see the test below
+
+
 @settings(max_examples=25, deadline=None)
 @given(arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 3)),
               elements=st.floats(-1e6, 1e6, width=32)),
-       st.lists(st.text(min_size=1, max_size=8), min_size=2, max_size=3, unique=True),
-       st.text(max_size=12))
+       st.lists(st.text(NAME_CHARACTERS, min_size=1, max_size=8), min_size=2, max_size=3, unique=True),
+       st.text(NAME_CHARACTERS, max_size=12))
 def test_any_finite_cache_comes_back_exactly(tmp_path_factory, x, labels, name):
     n = len(x)
     features = FeatureSet(x, one_hot([i % len(labels) for i in range(n)], len(labels)), tuple(labels),
@@ -62,3 +65,10 @@ def test_any_finite_cache_comes_back_exactly(tmp_path_factory, x, labels, name):
     loaded = load_feature_cache(path)
     np.testing.assert_array_equal(loaded.x, x)
     assert (loaded.labels, loaded.paths, loaded.speakers, loaded.settings) == (features.labels, features.paths, features.speakers, features.settings)
+
+
+def test_a_name_with_a_nul_character_is_refused_not_silently_changed(tmp_path):
+    features = FeatureSet(np.zeros((1, 2, 3), np.float32), one_hot([0], 2), ("a", "b"), ("x.wav",), ("sp\x00",), {})
+    with pytest.raises(CacheError, match="NUL character"):
+        save_feature_cache(str(tmp_path / "X.npz"), features)
+    assert not os.listdir(tmp_path)

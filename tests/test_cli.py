@@ -82,6 +82,7 @@ def test_best_test_runs_are_labelled_test_selected(workspace, capsys):
     assert summary["test_selected"] is True and "TEST-SELECTED" in summary["selection_note"]
 
 
+@pytest.mark.jax_pass
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
 def test_backend_jax_trains_tests_and_predicts_without_loading_tensorflow(workspace):

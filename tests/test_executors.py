@@ -54,6 +54,7 @@ def two_node_cluster():
         subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120, env=RAY_ENV)
 
 
+@pytest.mark.jax_pass
 def test_ray_on_two_nodes_survives_a_killed_worker_and_gives_the_local_predictions(two_node_cluster, tmp_path,
                                                                                       demo_mfcc):
     """One grid on the cluster: a worker killed mid-grid, every unit once, both nodes used, local predictions."""

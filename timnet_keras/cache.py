@@ -42,7 +42,15 @@ def cache_path(mfcc_dir, data_name):
 
 
 def save_feature_cache(path, features):
-    """Write atomically: a temporary name, then rename."""
+    """Write atomically: a temporary name, then rename.
+
+    Names are stored as numpy strings, which drop trailing NUL characters; no file name,
+    folder or speaker code holds one, so a name that does is refused rather than changed.
+    """
+    for kind in ("labels", "paths", "speakers"):
+        bad = next((name for name in getattr(features, kind) if "\x00" in name), None)
+        if bad is not None:
+            raise CacheError(f"{kind}: {bad!r} holds a NUL character, which a feature cache cannot store; remove it")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
     def write(tmp):
