@@ -83,8 +83,7 @@ class BatchedTrainer:
     """
 
     def __init__(self, model_config, training, selection="last", chunk_epochs=CHUNK_EPOCHS):
-        if keras.backend.backend() != "jax":
-            raise RunError("the batched trainer needs the JAX backend: add --backend jax, or use --trainer sequential")
+        _require_jax()
         if selection not in SELECTIONS:
             raise RunError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
         self.model_config, self.training, self.selection = model_config, training, selection
@@ -110,17 +109,19 @@ class BatchedTrainer:
         return ([np.asarray(v.value) for v in model.trainable_variables],
                 [np.asarray(v.value) for v in model.non_trainable_variables], optimizer)
 
-    def batches(self, jobs, first_epoch, epochs, steps):
-        """Row indices and weights (folds, epochs, steps, batch) of epochs [first_epoch, first_epoch + epochs)."""
+    def batches(self, jobs, orders, first_epoch, epochs, steps):
+        """Row indices and weights (folds, epochs, steps, batch) of epochs [first_epoch, first_epoch + epochs).
+
+        `orders` holds each job's `epoch_orders`, drawn once per `train` call.
+        """
         batch = self.training.batch_size
         index = np.zeros((len(jobs), epochs, steps, batch), np.int32)
         weight = np.zeros((len(jobs), epochs, steps, batch), np.float32)
-        for f, job in enumerate(jobs):
-            orders = epoch_orders(job.seed, job.fold, len(job.train), self.training.epoch)
+        for f, (job, order) in enumerate(zip(jobs, orders)):
             for e in range(epochs):
                 if first_epoch + e >= self.training.epoch:
                     break  # a padded epoch past the end: all weight zero, it changes nothing
-                for s, (rows, weights) in enumerate(padded_batches(job.train[orders[first_epoch + e]], batch)):
+                for s, (rows, weights) in enumerate(padded_batches(job.train[order[first_epoch + e]], batch)):
                     index[f, e, s], weight[f, e, s] = rows, weights
         return index, weight
 
@@ -153,10 +154,11 @@ class BatchedTrainer:
         history = state["history"]
         x_all, y_all = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
         program = self._compiled_program(selecting)
+        orders = [epoch_orders(job.seed, job.fold, len(job.train), epochs) for job in jobs]
         bar = tqdm(total=epochs, initial=state["epochs_done"], desc=desc, unit="epoch", leave=False, disable=None)
         for first in range(state["epochs_done"], epochs, chunk):
             start = time.perf_counter()
-            index, weight = self.batches(jobs, first, chunk, steps)
+            index, weight = self.batches(jobs, orders, first, chunk, steps)
             numbers = np.arange(first + 1, first + chunk + 1, dtype=np.int32)
             stacked, best, (loss, accuracy, select_accuracy) = program(
                 stacked, best, x_all, y_all, index, weight, numbers, select_index, select_weight)
@@ -259,17 +261,25 @@ class BatchedTrainer:
         return jax.jit(batched, donate_argnums=(0, 1))
 
 
-def default_trainer():
-    """What `--trainer auto` picks: "batched" on the JAX backend with a GPU, else "sequential".
+def resolve_trainer(choice="auto"):
+    """The trainer `--trainer choice` means here: "auto" is "batched" on the JAX backend with a GPU, else "sequential".
 
     On the 2-core CPU the sequential trainer is as fast or faster (BENCHMARKS.md, batched vs
     sequential); on a GPU the batched one removes the per-step Python and host sync.
     """
-    if keras.backend.backend() != "jax":
-        return "sequential"
+    if choice == "batched":
+        _require_jax()
+        return choice
+    if choice != "auto" or keras.backend.backend() != "jax":
+        return "sequential" if choice == "auto" else choice
     import jax
 
     return "batched" if any(d.platform == "gpu" for d in jax.devices()) else "sequential"
+
+
+def _require_jax():
+    if keras.backend.backend() != "jax":
+        raise RunError("the batched trainer needs the JAX backend: add --backend jax, or use --trainer sequential")
 
 
 # --- checkpoints for --resume ----------------------------------------------------------------

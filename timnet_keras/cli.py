@@ -261,14 +261,9 @@ def _training(args):
 
 
 def _trainer(args):
-    """--trainer auto: batched where it is fastest (JAX on a GPU), sequential elsewhere; batched needs JAX."""
-    import keras
+    from .batched import resolve_trainer
 
-    from .batched import default_trainer
-
-    if args.trainer == "batched" and keras.backend.backend() != "jax":
-        _fail("--trainer batched needs the JAX backend: add --backend jax (or use --trainer sequential)")
-    return default_trainer() if args.trainer == "auto" else args.trainer
+    return resolve_trainer(args.trainer)
 
 
 def _seed(args, name):

@@ -94,11 +94,15 @@ def fresh_weights(model_config, seed):
 PRECISIONS = ("float32", "bfloat16")
 
 
+def _check_precision(precision):
+    if precision not in PRECISIONS:
+        raise RunError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
 @contextlib.contextmanager
 def precision_policy(precision):
     """Layers built inside compute in `precision`: "bfloat16" is Keras' mixed policy (float32 variables)."""
-    if precision not in PRECISIONS:
-        raise RunError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    _check_precision(precision)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
@@ -134,8 +138,7 @@ class FoldTrainer:
     def __init__(self, model_config, training, seed, selection="last", jit_compile=True, run_eagerly=False):
         if selection not in SELECTIONS:
             raise RunError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
-        if training.precision not in PRECISIONS:
-            raise RunError(f"unknown precision {training.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        _check_precision(training.precision)  # at once, not when the model is first built
         self.model_config, self.training, self.seed, self.selection = model_config, training, seed, selection
         self.jit_compile, self.run_eagerly = jit_compile, run_eagerly
         self.model = None
