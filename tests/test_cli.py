@@ -86,7 +86,8 @@ def test_best_test_runs_are_labelled_test_selected(workspace, capsys):
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
 def test_backend_jax_trains_tests_and_predicts_without_loading_tensorflow(workspace):
-    """The JAX route is the low-memory one only if TensorFlow (700 MB resident) stays out of the process."""
+    """The JAX route is the low-memory one only if TensorFlow (700 MB resident) stays out of the process;
+    its compiled train step goes to the persistent cache, which the next run loads instead of compiling."""
     root, paths = workspace
     wavs = write_demo_wavs(str(root / "wavs"), n_utterances=2)
     script = (
@@ -99,12 +100,14 @@ def test_backend_jax_trains_tests_and_predicts_without_loading_tensorflow(worksp
         "print('tensorflow loaded:', 'tensorflow' in sys.modules)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["TIMNET_JAX_CACHE"] = str(root / "jax-cache")
     tiny = ["--data", "DEMO", "--epoch", "2", "--dilation_size", "2", "--split_fold", "3", "--batch_size", "8"]
     done = subprocess.run([sys.executable, "-c", script, json.dumps([tiny, paths, wavs])], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "tensorflow loaded: False" in done.stdout
     assert len(run_dirs(root)) == 1 and len(glob.glob(str(root / "Results" / "DEMO_*" / "summary.json"))) == 2
+    assert os.listdir(root / "jax-cache"), "no compiled program was kept in $TIMNET_JAX_CACHE"
 
 
 def test_backend_flag_refuses_to_switch_an_already_imported_keras(workspace, capsys):

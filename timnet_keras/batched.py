@@ -315,20 +315,3 @@ def load_checkpoint(path, trainer, jobs):
                 "best": {"accuracy": saved["best_accuracy"], "epoch": saved["best_epoch"],
                          "trainable": listed("best_trainable"), "non_trainable": listed("best_non_trainable")},
                 "history": json.loads(str(saved["history"])), "epochs_done": int(saved["epochs_done"])}
-
-
-def compilation_cache_dir():
-    """JAX's persistent compilation cache: a second run of the same shape skips the compile.
-
-    $TIMNET_JAX_CACHE, else ~/.cache/timnet-keras/jax (per user; safe to delete).
-    """
-    return os.environ.get("TIMNET_JAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "timnet-keras", "jax")
-
-
-def enable_compilation_cache():
-    import jax
-
-    path = compilation_cache_dir()
-    os.makedirs(path, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)

@@ -139,7 +139,8 @@ class UnitRunner:
 
         Yields their UnitRecords, one per unit as `run` gives them; the same mathematics (`batched`).
         """
-        from .batched import BatchedTrainer, enable_compilation_cache
+        from .batched import BatchedTrainer
+        from .compile_cache import enable_compilation_cache
         from .folds import make_folds
         from .training import fold_job, predict_padded
 

@@ -16,6 +16,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 
 from . import run_store
 from .checkpoints import save_legacy_weights
+from .compile_cache import enable_compilation_cache
 from .classifier import TimnetClassifier
 from .folds import make_folds
 from .padding import padded_batches
@@ -146,6 +147,7 @@ class FoldTrainer:
     def compiled_model(self):
         if self.model is None:
             t = self.training
+            enable_compilation_cache()  # JAX: a later run of this shape loads the step instead of compiling it
             seed_everything(self.seed)
             with precision_policy(self.training.precision):
                 self.model = TimnetClassifier.from_model_config(self.model_config)
@@ -281,7 +283,7 @@ def fold_job(features, train, test, fold, seed, selection):
 
 def _train_batched(features, run_config, run_dir, todo, keep, log):
     """Every unfinished fold as one compiled JAX program; a checkpoint after each chunk of epochs for --resume."""
-    from .batched import BatchedTrainer, enable_compilation_cache, load_checkpoint, save_checkpoint
+    from .batched import BatchedTrainer, load_checkpoint, save_checkpoint
 
     enable_compilation_cache()
     start = time.time()

@@ -1,0 +1,31 @@
+"""JAX's persistent compilation cache: a second run of the same shape skips XLA's compile.
+
+On JAX the compile of the one train step is the largest part of a short
+run's fixed cost and of its peak memory (BENCHMARKS.md); with the compiled
+program on disk, the next run of the same shape loads it instead. Keyed by
+JAX on the program, the JAX version and the machine, so a stale entry is
+never used. TensorFlow has no working equivalent on the CPU (its
+`--tf_xla_persistent_cache_directory` cannot read back what it writes in
+TensorFlow 2.21), so there this does nothing.
+"""
+import os
+
+import keras
+
+
+def compilation_cache_dir():
+    """$TIMNET_JAX_CACHE, else ~/.cache/timnet-keras/jax (per user; safe to delete)."""
+    return os.environ.get("TIMNET_JAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "timnet-keras", "jax")
+
+
+def enable_compilation_cache():
+    """Turns the cache on for this process when the backend is JAX; returns its folder, or None."""
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    path = compilation_cache_dir()
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    return path
