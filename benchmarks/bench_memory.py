@@ -5,13 +5,17 @@ For each backend that is installed (TensorFlow; JAX when present) it runs
 `--protocol speaker`) in a child process and reads that child's own peak resident
 set size, then profiles the same train step phase by phase: import, model build,
 the one compiled step shape, then folds of three training sizes (which before
-padding each compiled a step of their own).
+padding each compiled a step of their own). On JAX the k-fold run goes twice
+over one fresh compilation cache: cold (it compiles) and warm (it loads the
+compiled step, as every later run of the same shape does).
 """
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 
 from common import EMODB_WAV, REPO, emodb_workspace
 
@@ -43,8 +47,10 @@ print(json.dumps(phases))
 
 def peak_of_child(command, env):
     """Peak RSS in MB of one child process (its own rusage, not the largest of all children)."""
+    start = time.time()
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
+    peak_of_child.seconds = time.time() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         sys.exit(f"failed ({child.returncode}): {' '.join(command)}\n{child.stderr.read().decode()[-2000:]}")
@@ -63,11 +69,13 @@ if not os.path.isdir(EMODB_WAV):
     sys.exit(f"skipped: no Emo-DB at {EMODB_WAV}")
 dirs = emodb_workspace()
 for backend in backends():
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-    for protocol in ("kfold", "speaker"):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", TIMNET_JAX_CACHE=tempfile.mkdtemp())
+    runs = [("kfold", "")] if backend == "tensorflow" else [("kfold", ", compile cache cold"), ("kfold", ", compile cache warm")]
+    for protocol, note in runs + [("speaker", "")]:
         peak, _ = peak_of_child([sys.executable, os.path.join(REPO, "Code", "main.py"), "--mode", "train", "--data", "EMODB",
                                  "--epoch", "2", "--protocol", protocol, "--trainer", "sequential", *dirs], env)
-        print(f"{backend}: peak memory of a training run (main.py, --protocol {protocol}, 10 folds x 2 epochs): {peak:.0f} MB")
+        print(f"{backend}: peak memory of a training run (main.py, --protocol {protocol}, 10 folds x 2 epochs{note}): "
+              f"{peak:.0f} MB, {peak_of_child.seconds:.1f} s")
     _, out = peak_of_child([sys.executable, "-c", PROFILE, REPO], env)
     previous = None
     for name, now in json.loads(out.strip().splitlines()[-1]):
