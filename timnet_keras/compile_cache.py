@@ -12,6 +12,9 @@ import os
 
 import keras
 
+# An entry is about 0.4 MB (a compiled train step); the folder never outgrows this.
+MAX_BYTES = 512 * 2**20
+
 
 def compilation_cache_dir():
     """$TIMNET_JAX_CACHE, else ~/.cache/timnet-keras/jax (per user; safe to delete)."""
@@ -28,4 +31,5 @@ def enable_compilation_cache():
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)  # least recently used entries go first
     return path
