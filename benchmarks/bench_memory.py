@@ -46,15 +46,15 @@ print(json.dumps(phases))
 
 
 def peak_of_child(command, env):
-    """Peak RSS in MB of one child process (its own rusage, not the largest of all children)."""
+    """(peak RSS in MB, stdout, wall seconds) of one child process (its own rusage, not the largest of all children)."""
     start = time.time()
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
-    peak_of_child.seconds = time.time() - start
+    seconds = time.time() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         sys.exit(f"failed ({child.returncode}): {' '.join(command)}\n{child.stderr.read().decode()[-2000:]}")
-    return usage.ru_maxrss / 1024, child.stdout.read().decode()
+    return usage.ru_maxrss / 1024, child.stdout.read().decode(), seconds
 
 
 def backends():
@@ -72,11 +72,11 @@ for backend in backends():
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", TIMNET_JAX_CACHE=tempfile.mkdtemp())
     runs = [("kfold", "")] if backend == "tensorflow" else [("kfold", ", compile cache cold"), ("kfold", ", compile cache warm")]
     for protocol, note in runs + [("speaker", "")]:
-        peak, _ = peak_of_child([sys.executable, os.path.join(REPO, "Code", "main.py"), "--mode", "train", "--data", "EMODB",
+        peak, _, seconds = peak_of_child([sys.executable, os.path.join(REPO, "Code", "main.py"), "--mode", "train", "--data", "EMODB",
                                  "--epoch", "2", "--protocol", protocol, "--trainer", "sequential", *dirs], env)
         print(f"{backend}: peak memory of a training run (main.py, --protocol {protocol}, 10 folds x 2 epochs{note}): "
-              f"{peak:.0f} MB, {peak_of_child.seconds:.1f} s")
-    _, out = peak_of_child([sys.executable, "-c", PROFILE, REPO], env)
+              f"{peak:.0f} MB, {seconds:.1f} s")
+    _, out, _ = peak_of_child([sys.executable, "-c", PROFILE, REPO], env)
     previous = None
     for name, now in json.loads(out.strip().splitlines()[-1]):
         grew = f" (+{now['anon'] + now['file'] - previous:.0f})" if previous is not None else ""

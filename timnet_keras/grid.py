@@ -140,11 +140,9 @@ class UnitRunner:
         Yields their UnitRecords, one per unit as `run` gives them; the same mathematics (`batched`).
         """
         from .batched import BatchedTrainer
-        from .compile_cache import enable_compilation_cache
         from .folds import make_folds
         from .training import fold_job, predict_padded
 
-        enable_compilation_cache()
         training, model_config = self._settings(units[0], source)
         start = time.time()
         splits = [make_folds(source, "kfold", unit.n_folds, unit.seed)[unit.fold - 1] for unit in units]

@@ -16,8 +16,8 @@ from sklearn.model_selection import StratifiedShuffleSplit
 
 from . import run_store
 from .checkpoints import save_legacy_weights
-from .compile_cache import enable_compilation_cache
 from .classifier import TimnetClassifier
+from .compile_cache import enable_compilation_cache
 from .folds import make_folds
 from .padding import padded_batches
 from .run_store import FoldRecord
@@ -285,7 +285,6 @@ def _train_batched(features, run_config, run_dir, todo, keep, log):
     """Every unfinished fold as one compiled JAX program; a checkpoint after each chunk of epochs for --resume."""
     from .batched import BatchedTrainer, load_checkpoint, save_checkpoint
 
-    enable_compilation_cache()
     start = time.time()
     jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection) for fold, train, test in todo]
     trainer = BatchedTrainer(run_config.model, run_config.training, run_config.selection)
