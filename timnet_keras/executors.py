@@ -145,6 +145,6 @@ def run_ray(units, features, on_record, address=None, workers=None, cpus_per_wor
                     continue
                 idle.append(worker)
                 on_record(UnitRecord.from_json(data))
-    finally:
-        for ref in in_flight:
-            ray.cancel(ref, force=True)
+    finally:  # interrupted, or a unit failed: stop the units still training
+        for _, worker in in_flight.values():
+            ray.kill(worker)  # Ray refuses to force-cancel an actor's task; ending the actor stops it
