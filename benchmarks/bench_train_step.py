@@ -1,11 +1,17 @@
-"""Training-step time at batch 64, EMODB shape, against the same-run GEMM throughput.
+"""Training-step time at batch 64, EMODB shape, against the same-run GEMM throughput and the authors' step.
+
+    python benchmarks/bench_train_step.py [--precision bfloat16] [--no-xla] [--authors PATH --authors-site DIR]
 
 A step is about 7.3 GFLOP (REFERENCE.md). Prints the median of 20 steps after
-warm-up, the GFLOP/s that implies, and its share of a large float32 GEMM.
+warm-up, the GFLOP/s that implies, and its share of a large float32 GEMM. With
+--authors, their model's step is timed the same way in its own process right after
+ours, so the ratio comes from one machine state (see authors.py).
 """
 import argparse
 
 import numpy as np
+
+import authors
 from common import gemm_gflops, median_ms
 
 STEP_GFLOP = 7.3
@@ -13,6 +19,7 @@ STEP_GFLOP = 7.3
 parser = argparse.ArgumentParser()
 parser.add_argument("--no-xla", dest="jit", action="store_false")
 parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
+authors.add_arguments(parser)
 args = parser.parse_args()
 
 from timnet_keras.run_config import ModelConfig, TrainingConfig  # noqa: E402
@@ -31,5 +38,9 @@ achieved = STEP_GFLOP / (step / 1000)
 import keras  # noqa: E402
 
 print(f"train step (batch 64, 188x39, 7 classes, 8 blocks, {keras.backend.backend()}, XLA={args.jit}, {args.precision}): median {step:.1f} ms")
-print(f"  authors' graph 420-515 ms -> speed-up {420 / step:.2f}x to {515 / step:.2f}x")
+if authors.available(args):
+    theirs = authors.step_ms(args)
+    print(f"  the authors' graph, same run: median {theirs:.1f} ms -> ours is {theirs / step:.2f}x faster")
+else:
+    print(f"  authors' graph 420-515 ms (REFERENCE.md) -> speed-up {420 / step:.2f}x to {515 / step:.2f}x")
 print(f"  {achieved:.0f} GFLOP/s achieved; same-run float32 GEMM {gemm:.0f} GFLOP/s; ratio {100 * achieved / gemm:.0f} %")

@@ -1,11 +1,13 @@
 """The short run, whole command, per trainer and backend, side by side; and the authors' code when its path is given.
 
-    python benchmarks/bench_trainers.py [--epochs 30] [--folds 2] [--authors PATH/TO/TIM-Net_SER/Code]
+    python benchmarks/bench_trainers.py [--epochs 30] [--folds 2] [--authors PATH/TO/TIM-Net_SER/Code --authors-site DIR]
 
 Every variant runs `main.py --mode train --data EMODB --epoch N --split_fold K --random_seed 46`
 in a fresh process one after another (start-up, imports and compilation count), so their
 ratios come from the same machine state. The authors' code (outside this repository) runs
-with the same flags when --authors is given; it is skipped cleanly otherwise.
+with the same flags when --authors is given (see authors.py for what it needs); it is
+skipped cleanly otherwise. Its accuracy is the mean of its folds' last-epoch accuracies,
+which is what its script prints.
 All runs share one fresh JAX compilation cache, so a JAX variant listed twice
 runs cold (it compiles) and then warm (it loads the compiled step), as a
 researcher's first and later short runs do.
@@ -20,12 +22,13 @@ import sys
 import tempfile
 import time
 
+import authors
 from common import EMODB_WAV, REPO, emodb_workspace
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=30)
 parser.add_argument("--folds", type=int, default=2)
-parser.add_argument("--authors", default=os.environ.get("TIMNET_AUTHORS_CODE"), help="the authors' Code/ folder")
+authors.add_arguments(parser)
 parser.add_argument("--variants", default="tensorflow:sequential,jax:sequential,jax:batched")
 args = parser.parse_args()
 if not os.path.isdir(EMODB_WAV):
@@ -56,10 +59,13 @@ for variant in args.variants.split(","):
     subprocess.run([sys.executable, os.path.join(REPO, "Code", "main.py"), *short, "--trainer", trainer, *flags],
                    check=True, capture_output=True, env=env)
     rows.append((f"ours, {backend}, {trainer}{cache}", time.perf_counter() - start, pooled_war(flags[5])))
-if args.authors and os.path.isdir(args.authors):
+    print(f"  done: {rows[-1][0]} {rows[-1][1]:.1f} s", flush=True)
+if authors.available(args):
+    work = authors.workspace(args, os.path.join(flags[1], "EMODB.npz"))
     start = time.perf_counter()
-    subprocess.run([sys.executable, "main.py", *short], cwd=args.authors, check=True, capture_output=True)
-    rows.append(("the authors' code", time.perf_counter() - start, float("nan")))
+    stdout = authors.run(args, work, "main.py", *short)
+    rows.append(("the authors' code (mean of fold accuracies)", time.perf_counter() - start, authors.average_accuracy(stdout)))
+    shutil.rmtree(work, ignore_errors=True)
 else:
     print("the authors' code: skipped (give --authors PATH or TIMNET_AUTHORS_CODE)")
 fastest = min(seconds for _, seconds, _ in rows)

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from .classifier import TimnetClassifier
-from .compile_cache import enable_compilation_cache
+from .jax_compiler import configure_jax_compiler
 from .io import write_atomic
 from .padding import padded_batches, real_rows, steps_per_epoch
 from .training import RunError, SELECTIONS, epoch_orders, fresh_weights, precision_policy, reset_dropout_streams, seed_everything
@@ -85,7 +85,7 @@ class BatchedTrainer:
 
     def __init__(self, model_config, training, selection="last", chunk_epochs=CHUNK_EPOCHS):
         _require_jax()
-        enable_compilation_cache()  # a later run of the same cell shape loads the program instead of compiling it
+        configure_jax_compiler()  # a later run of the same cell shape loads the program instead of compiling it
         if selection not in SELECTIONS:
             raise RunError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
         self.model_config, self.training, self.selection = model_config, training, selection

@@ -236,6 +236,9 @@ def setup_device(gpu, backend=None):
     else:
         import jax
 
+        from .jax_compiler import configure_jax_compiler
+
+        configure_jax_compiler()  # before JAX starts its backend: the schedule is read then
         gpus = [d for d in jax.devices() if d.platform == "gpu"]
     print(f"running on GPU {gpu}" if gpus else "no GPU found: running on the CPU")
 

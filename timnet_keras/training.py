@@ -17,7 +17,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from . import run_store
 from .checkpoints import save_legacy_weights
 from .classifier import TimnetClassifier
-from .compile_cache import enable_compilation_cache
+from .jax_compiler import configure_jax_compiler
 from .folds import make_folds
 from .padding import padded_batches
 from .run_store import FoldRecord
@@ -147,7 +147,7 @@ class FoldTrainer:
     def compiled_model(self):
         if self.model is None:
             t = self.training
-            enable_compilation_cache()  # JAX: a later run of this shape loads the step instead of compiling it
+            configure_jax_compiler()  # JAX: a cached step for later runs of this shape, a memory-first schedule
             seed_everything(self.seed)
             with precision_policy(self.training.precision):
                 self.model = TimnetClassifier.from_model_config(self.model_config)
