@@ -46,7 +46,7 @@ print(json.dumps(phases))
 
 
 def peak_of_child(command, env):
-    """(peak RSS in MB, stdout, wall seconds) of one child process (its own rusage, not the largest of all children)."""
+    """(peak RSS in MiB, stdout, wall seconds) of one child process (its own rusage, not the largest of all children)."""
     start = time.time()
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
@@ -75,10 +75,10 @@ for backend in backends():
         peak, _, seconds = peak_of_child([sys.executable, os.path.join(REPO, "Code", "main.py"), "--mode", "train", "--data", "EMODB",
                                  "--epoch", "2", "--protocol", protocol, "--trainer", "sequential", *dirs], env)
         print(f"{backend}: peak memory of a training run (main.py, --protocol {protocol}, 10 folds x 2 epochs{note}): "
-              f"{peak:.0f} MB, {seconds:.1f} s")
+              f"{peak:.0f} MiB, {seconds:.1f} s")
     _, out, _ = peak_of_child([sys.executable, "-c", PROFILE, REPO], env)
     previous = None
     for name, now in json.loads(out.strip().splitlines()[-1]):
         grew = f" (+{now['anon'] + now['file'] - previous:.0f})" if previous is not None else ""
-        print(f"  {name:34s} resident {now['anon'] + now['file']:5d} MB{grew:8s}  anonymous {now['anon']:5d}, file-backed {now['file']:4d}")
+        print(f"  {name:34s} resident {now['anon'] + now['file']:5d} MiB{grew:8s}  anonymous {now['anon']:5d}, file-backed {now['file']:4d}")
         previous = now["anon"] + now["file"]
