@@ -189,3 +189,31 @@ def test_default_folders_are_relative_to_the_working_directory(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["MFCC", "Models", "Results"]
     assert os.listdir(tmp_path / "MFCC") == ["DEMO.npz"]  # DEMO is generated when missing
     assert len(os.listdir(tmp_path / "Models")) == 1 and len(os.listdir(tmp_path / "Results")) == 1
+
+
+def test_run_eagerly_trains_the_folds_without_a_graph(workspace, monkeypatch):
+    # The debugging route for one's own layers: every fold's model runs eagerly, and the run still completes.
+    from timnet_keras import training
+
+    eager = []
+    built = training.FoldTrainer.compiled_model
+
+    def spy(trainer):
+        model = built(trainer)
+        eager.append(model.run_eagerly)
+        return model
+
+    monkeypatch.setattr(training.FoldTrainer, "compiled_model", spy)
+    root, paths = workspace
+    tiny = ["--epoch", "1", "--dilation_size", "2", "--split_fold", "2", "--batch_size", "8"]
+    assert cli.main(["--mode", "train", "--data", "DEMO", *tiny, "--run-eagerly", *paths]) == 0
+    assert eager and all(eager)
+    assert len(glob.glob(str(root / "Results" / "DEMO_*" / "summary.json"))) == 1
+
+
+def test_run_eagerly_refuses_the_batched_trainer(workspace, capsys):
+    root, paths = workspace
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--mode", "train", "--data", "DEMO", "--run-eagerly", "--trainer", "batched", *paths])
+    assert stopped.value.code != 0
+    assert "error: --run-eagerly" in capsys.readouterr().err and not run_dirs(root)

@@ -191,6 +191,8 @@ def main_parser():
     p.add_argument("--resume", default=None, help="continue the run folder RUN_DIR from its first unfinished fold")
     p.add_argument("--force", action="store_true", help="--resume even though the flags given differ from the run's")
     p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
+    p.add_argument("--run-eagerly", "--run_eagerly", dest="run_eagerly", action="store_true",
+                   help="train without any graph: slow steps, no tracing; for debugging your own layers (sequential trainer)")
     p.add_argument("--trainer", choices=("auto", "batched", "sequential"), default="auto",
                    help="batched: all folds as one compiled JAX program (same numbers; the GPU default); "
                         "sequential: fold after fold (the CPU and TensorFlow default)")
@@ -266,6 +268,10 @@ def _training(args):
 def _trainer(args):
     from .batched import resolve_trainer
 
+    if getattr(args, "run_eagerly", False):  # no graph means the fold-after-fold trainer
+        if args.trainer == "batched":
+            _fail("--run-eagerly trains fold after fold without a graph: drop --trainer batched")
+        return "sequential"
     return resolve_trainer(args.trainer)
 
 
@@ -310,7 +316,7 @@ def _main(argv):
                                          args.split_fold, args.jit_compile, _trainer(args))
         if args.resume:
             _check_resume_flags(args, argv if argv is not None else sys.argv[1:], run_config)
-        runs.train(features, run_config, args.model_path, args.result_path, resume=args.resume)
+        runs.train(features, run_config, args.model_path, args.result_path, resume=args.resume, run_eagerly=args.run_eagerly)
     else:
         from .run_store import newest_run
 

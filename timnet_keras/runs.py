@@ -25,8 +25,11 @@ def new_run_config(features, data_name, model_config, training, protocol, select
                      command=" ".join(sys.argv), created=time_stamp())
 
 
-def train(features, run_config, model_path, result_path, resume=None, log=print):
-    """The train mode: k-fold CV into a new run folder (or `resume` one), results into Results/<run>/."""
+def train(features, run_config, model_path, result_path, resume=None, log=print, run_eagerly=False):
+    """The train mode: k-fold CV into a new run folder (or `resume` one), results into Results/<run>/.
+
+    `run_eagerly` trains the sequential way without a graph (debugging); it is how, not what, so the run does not store it.
+    """
     if resume:
         run_dir = resume.rstrip("/")
         trainer = run_config.trainer  # how to train is this process' choice; what to train is the run's
@@ -39,7 +42,7 @@ def train(features, run_config, model_path, result_path, resume=None, log=print)
         run_dir = run_store.create_run_dir(model_path, run_config.data, run_config.seed)
     log(f"run folder: {run_dir} ({run_config.protocol} folds, {run_config.selection_note})")
     start = time.time()
-    records = run_cross_validation(features, run_config, run_dir, log=log)
+    records = run_cross_validation(features, run_config, run_dir, log=log, run_eagerly=run_eagerly)
     header = run_header(run_config, mode="train", run_dir=run_dir)
     header["wall_seconds"] = round(time.time() - start, 1)
     histories = [(r.fold, r.history) for r in records]
