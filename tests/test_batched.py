@@ -43,8 +43,12 @@ def test_batched_folds_equal_sequential_folds_in_weights_statistics_losses_and_p
         assert len(b.history["loss"]) == 3
         np.testing.assert_allclose(b.history["loss"], s.history["loss"], atol=1e-4)
         np.testing.assert_allclose(b.history["accuracy"], s.history["accuracy"], atol=1e-4)
-        for a, c in zip(ws, wb):  # every weight, BatchNormalization's moving statistics among them
-            np.testing.assert_allclose(c, a, atol=1e-4)
+        # Every weight, BatchNormalization's moving statistics among them. Bit for bit on an AVX2 CPU; on
+        # AVX-512 the batched program's products round differently, and Adam turns a round-off-sized
+        # gradient of a weight whose gradient is ~0 into up to one learning rate per step. So 99 % of the
+        # weights agree to 1e-5 and every one within a step (lr 1e-3); a real difference moves far more.
+        differences = np.concatenate([np.abs(np.ravel(c) - np.ravel(a)) for a, c in zip(ws, wb)])
+        assert np.quantile(differences, 0.99) < 1e-5 and differences.max() < 1e-3
         np.testing.assert_allclose(b.probabilities, s.probabilities, atol=1e-4)
         assert np.array_equal(b.test_indices, s.test_indices)
 
@@ -107,6 +111,8 @@ def test_the_grid_trains_a_cell_batched_into_the_same_records_one_per_fold(demo_
 
     for trainer in ("sequential", "batched"):
         flags = tiny_grid_flags(demo_mfcc, str(tmp_path / trainer), epochs=1) + ["--seeds", "1", "--trainer", trainer]
+        if trainer == "batched":  # one compiled program: no eager route (the CLI refuses the pair)
+            flags.remove("--run-eagerly")
         assert reproduce_main(flags) == 0
     sequential = {r.unit.key: r for r in read_records(str(tmp_path / "sequential"))}
     batched = {r.unit.key: r for r in read_records(str(tmp_path / "batched"))}

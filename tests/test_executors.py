@@ -1,7 +1,11 @@
 """Ray: the same predictions as the local executor, units on every node, a dead worker's unit retried.
 
-The tests start a two-node Ray cluster on this machine, bound to 127.0.0.1,
-and stop it when they finish.
+The tests start a two-node Ray cluster on this machine, addressed as 127.0.0.1 with its own
+temporary folder, and stop that cluster's processes when they finish: `ray stop` would
+also end any other Ray instance on the machine, a user's running grid among them.
+Ray 2.60 still listens on every interface: it turns a node address of 127.0.0.1 into the
+machine's network address, and it refuses a multi-node cluster on loopback only
+(`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` binds loopback but then refuses the second node).
 """
 import os
 import shutil
@@ -9,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -40,18 +45,58 @@ def ray_cli(*args, attempts=3):
     raise AssertionError(f"ray {' '.join(args)} failed: {done.stdout[-1500:]}{done.stderr[-1500:]}")
 
 
+def cluster_processes(temp_dir, port):
+    """Pids of the cluster with this temporary folder and head port, and of everything they started.
+
+    Ray's own processes name the folder or the head's address on their command line; the
+    agents they start rename themselves (`ray::DashboardAgent`), so descendants are followed.
+    """
+    parents, named = {}, set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                args = handle.read().decode(errors="replace").split("\0")
+            with open(f"/proc/{entry}/stat") as handle:
+                parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # ended meanwhile
+            continue
+        if any(temp_dir in arg or arg.endswith(f":{port}") for arg in args):
+            named.add(int(entry))
+    found, grew = set(named), True
+    while grew:
+        children = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= children
+        grew = bool(children)
+    return found
+
+
+def stop_cluster(temp_dir, port):
+    """Ends that cluster's processes, and only those."""
+    for _ in range(3):  # a later pass catches any that were starting
+        for pid in cluster_processes(temp_dir, port):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(1)
+
+
 @pytest.fixture
 def two_node_cluster():
     """`ray start --head` and a second node joining it, one CPU each, on 127.0.0.1; stopped afterwards."""
     port = free_port()
     address = f"127.0.0.1:{port}"
-    common = ["--num-cpus", "1", "--disable-usage-stats", "--node-ip-address", "127.0.0.1"]
+    temp_dir = tempfile.mkdtemp(prefix="ray-test-")  # short: Ray's socket paths must fit in 107 characters
+    common = ["--num-cpus", "1", "--disable-usage-stats", "--node-ip-address", "127.0.0.1", "--temp-dir", temp_dir]
     try:
         ray_cli("start", "--head", "--port", str(port), "--include-dashboard", "false", *common, attempts=1)
         ray_cli("start", "--address", address, *common)
         yield address
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120, env=RAY_ENV)
+        stop_cluster(temp_dir, port)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.mark.jax_pass
