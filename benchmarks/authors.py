@@ -75,12 +75,18 @@ def available(args):
     return bool(args.authors) and os.path.isfile(os.path.join(args.authors, "main.py"))
 
 
-def workspace(args, mfcc_cache, wav_root=None):
-    """A scratch copy of their Code/ folder with their inputs in place; returns its path."""
+def _code_copy(args):
+    """A scratch folder holding a copy of their scripts."""
     work = tempfile.mkdtemp(prefix="timnet-authors-")
     for name in os.listdir(args.authors):
         if name.endswith(".py"):
             shutil.copy(os.path.join(args.authors, name), work)
+    return work
+
+
+def workspace(args, mfcc_cache, wav_root=None):
+    """A scratch copy of their Code/ folder with their inputs in place; returns its path."""
+    work = _code_copy(args)
     for folder in ("MFCC", "Models", "Results", "Test_Models"):
         os.makedirs(os.path.join(work, folder), exist_ok=True)
     cache = np.load(mfcc_cache, allow_pickle=False)
@@ -110,10 +116,7 @@ def run(args, work, script, *flags):
 
 def step_ms(args):
     """Median train-step time (ms) of their model, batch 64, EMODB shape, in a fresh process of theirs."""
-    work = tempfile.mkdtemp(prefix="timnet-authors-")
-    for name in os.listdir(args.authors):
-        if name.endswith(".py"):
-            shutil.copy(os.path.join(args.authors, name), work)
+    work = _code_copy(args)
     script = os.path.join(work, "time_step.py")
     with open(script, "w") as handle:
         handle.write(_STEP)

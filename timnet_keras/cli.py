@@ -268,7 +268,7 @@ def _training(args):
 def _trainer(args):
     from .batched import resolve_trainer
 
-    if getattr(args, "run_eagerly", False):  # no graph means the fold-after-fold trainer
+    if args.run_eagerly:  # no graph means the fold-after-fold trainer
         if args.trainer == "batched":
             _fail("--run-eagerly trains fold after fold without a graph: drop --trainer batched")
         return "sequential"

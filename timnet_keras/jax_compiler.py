@@ -59,7 +59,14 @@ def jaxlib_knows_the_schedule_flag(version):
     return numbers >= SCHEDULE_SINCE_JAXLIB
 
 
+_backend_started = False  # by us: the schedule is decided once per process
+
+
 def _start_backend_with_memory_first_schedule(jax):
+    global _backend_started
+    if _backend_started:
+        return
+    _backend_started = True
     import jaxlib
 
     flags = os.environ.get("XLA_FLAGS")
