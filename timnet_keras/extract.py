@@ -1,7 +1,8 @@
 """Corpus -> `MFCC/<DATA>.npz`: read the corpus, run the preprocessor over it in parallel, cache.
 
 Worker processes each run one BLAS thread (oversubscribed BLAS threads made
-extraction five times slower) and warm librosa up once.
+extraction five times slower) and warm the MFCC code up once (imports,
+window and mel filters).
 """
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +25,7 @@ def _init_worker():
 
     global _THREAD_LIMIT
     _THREAD_LIMIT = threadpool_limits(1)
-    MfccPreprocessor(N_FFT).signal_features(np.zeros(N_FFT, np.float32))  # librosa's lazy imports, once
+    MfccPreprocessor(N_FFT).signal_features(np.zeros(N_FFT, np.float32))  # imports and constants, once
 
 
 def _features_or_error(args):

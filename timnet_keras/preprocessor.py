@@ -4,24 +4,20 @@ librosa's default load (mono, 22 050 Hz, default resampler), centre pad or
 crop to `mean_signal_length`, `librosa.feature.mfcc(n_mfcc=39)` with every
 other default. The resampler matters: another one costs the released EMODB
 weights up to 15 points of accuracy (REFERENCE.md), so nothing here departs
-from librosa's defaults. Extraction, prediction and the classifier all use
-this one object. No Keras here: extraction must not pay for a backend.
+from librosa's defaults. `mfcc.py` computes that recipe bit for bit without
+librosa's second of import time. Extraction, prediction and the classifier
+all use this one object. No Keras here: extraction must not pay for a backend.
 """
 import os
 
 import numpy as np
 
+from . import mfcc
 from .config import HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
 
 
 class BadAudioError(ValueError):
     """An input file that cannot become features; the message names the file."""
-
-
-def _librosa():
-    import librosa  # lazily: it takes a second, and worker processes import it once
-
-    return librosa
 
 
 def fit_length(signal, length):
@@ -51,9 +47,8 @@ def frames_for(length):
 
 
 def mfcc_matrix(signal, sample_rate=SAMPLE_RATE, n_mfcc=N_MFCC):
-    """librosa MFCCs with defaults, as (frames, n_mfcc) float32."""
-    mfcc = _librosa().feature.mfcc(y=signal, sr=sample_rate, n_mfcc=n_mfcc)
-    return np.ascontiguousarray(mfcc.T, dtype=np.float32)
+    """librosa's default MFCCs, as (frames, n_mfcc) float32."""
+    return np.ascontiguousarray(mfcc.mfcc(signal, sample_rate, n_mfcc).T, dtype=np.float32)
 
 
 class MfccPreprocessor:
@@ -89,7 +84,7 @@ class MfccPreprocessor:
         if os.path.getsize(path) == 0:
             raise BadAudioError(f"{path}: empty file")
         try:
-            signal, _ = _librosa().load(path, sr=self.sample_rate)
+            signal = mfcc.load(path, self.sample_rate)
         except Exception as error:  # soundfile/audioread raise many types
             raise BadAudioError(f"{path}: not readable as audio ({type(error).__name__}: {error})") from None
         if signal.size < N_FFT:
@@ -98,13 +93,7 @@ class MfccPreprocessor:
 
     def resample(self, signal, sample_rate):
         """A signal at `sample_rate` (mono, or librosa's (channels, samples)) as load would give it."""
-        librosa = _librosa()
-        signal = np.asarray(signal, dtype=np.float32)
-        if signal.ndim > 1:
-            signal = librosa.to_mono(signal)
-        if sample_rate != self.sample_rate:
-            signal = librosa.resample(signal, orig_sr=sample_rate, target_sr=self.sample_rate)
-        return signal
+        return mfcc.resample(mfcc.to_mono(np.asarray(signal, dtype=np.float32)), sample_rate, self.sample_rate)
 
     def signal_features(self, signal):
         """One signal already at our sample rate -> (frames, n_mfcc)."""
@@ -125,7 +114,7 @@ class MfccPreprocessor:
 
     def settings(self):
         """Every setting the features depend on, with the library versions, for the cache."""
-        import soxr
+        from importlib.metadata import version
 
         return {
             "sample_rate": self.sample_rate,
@@ -134,8 +123,9 @@ class MfccPreprocessor:
             "n_fft": N_FFT,
             "hop_length": HOP_LENGTH,
             "resampler": "librosa default (soxr_hq)",
-            "librosa_version": _librosa().__version__,
-            "soxr_version": soxr.__version__,
+            "mfcc": "timnet_keras.mfcc: librosa 0.11's load and mfcc recipe, bit for bit",
+            "librosa_version": version("librosa"),
+            "soxr_version": version("soxr"),
         }
 
     def get_config(self):
