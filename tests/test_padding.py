@@ -61,7 +61,7 @@ def test_a_padded_batch_gives_the_unpadded_loss_gradients_and_batchnorm_statisti
     assert max(np.max(np.abs(a - b)) for a, b in zip(plain_moving, unmasked_moving)) > 1e-2
 
 
-def test_a_run_with_three_training_sizes_compiles_its_train_step_once(rng, monkeypatch):
+def test_a_run_with_three_training_sizes_traces_and_compiles_its_train_step_once(rng, monkeypatch):
     traces = []
     original = TimnetClassifier.train_step
 
@@ -78,4 +78,5 @@ def test_a_run_with_three_training_sizes_compiles_its_train_step_once(rng, monke
         y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, size)]
         history, _ = trainer.train_fold(fold, x, y)
         assert np.isfinite(history["loss"]).all()
-    assert after_warm_up >= 1 and len(traces) == after_warm_up
+    assert after_warm_up == 1, "the step was traced more than once before the first fold"
+    assert len(traces) == after_warm_up
