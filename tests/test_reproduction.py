@@ -19,6 +19,8 @@ def test_a_tiny_grid_leaves_one_record_per_unit_and_a_report(tmp_path, demo_mfcc
     registry = str(tmp_path / "reproduction")
     assert reproduce_main(tiny_grid_flags(demo_mfcc, registry)) == 0
     assert finished_units(registry) == {f"cv/DEMO/timnet/seed{s}-e1/fold0{k}" for s in (46, 47) for k in (1, 2)}
+    progress = capsys.readouterr().out
+    assert "1 of 4 units, about" in progress and any(line.endswith("; 4 of 4 units") for line in progress.splitlines())
     records = read_records(registry)
     assert all(r.backend and r.versions["keras"] and r.machine["hostname"] and len(r.history["loss"]) == 1
                for r in records)

@@ -26,6 +26,20 @@ def write_report(registry, report_path):
     return report_path
 
 
+def time_left(elapsed, finished, remaining):
+    """The rest of a grid at its pace so far (workers side by side included), for its log.
+
+    Example:
+        >>> time_left(1800, 4, 30), time_left(600, 2, 1), time_left(30, 3, 1)
+        ('3 h 45 min', '5 min', 'under a minute')
+    """
+    seconds = elapsed / max(finished, 1) * remaining
+    hours, minutes = divmod(int(seconds // 60), 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min" if minutes else "under a minute"
+
+
 def reproduce(spec, registry, mfcc_path="MFCC", executor="local", corpora_dir=None, report_path="REPRODUCTION.md",
               log=print, **executor_options):
     """Runs every unit of `spec` (a GridSpec) that has no record in `registry`; returns the number trained."""
@@ -50,7 +64,10 @@ def reproduce(spec, registry, mfcc_path="MFCC", executor="local", corpora_dir=No
         bar.update()
         truth, predicted = record.y_true, record.y_pred
         where = record.machine.get("ray_node", "")[:8] or record.machine.get("hostname", "")
-        log(f"{record.unit.key}: WAR {100 * (truth == predicted).mean():.2f} % ({record.seconds} s, {where})")
+        remaining = len(todo) - len(written)
+        left = f", about {time_left(time.time() - start, len(written), remaining)} left" if remaining else ""
+        log(f"{record.unit.key}: WAR {100 * (truth == predicted).mean():.2f} % ({record.seconds} s, {where}); "
+            f"{len(written)} of {len(todo)} units{left}")
 
     try:
         if executor == "local":
