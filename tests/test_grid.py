@@ -31,6 +31,15 @@ def test_table_2_trains_once_per_ordered_pair_and_run():
     assert {u.seed for u in units} == {DEFAULT_SEED, DEFAULT_SEED + 1, DEFAULT_SEED + 2}
 
 
+def test_a_bfloat16_grid_is_the_same_units_in_mixed_precision():
+    plain = expand(GridSpec(("1", "2"), ("EMODB", "EMOVO")))
+    mixed = expand(GridSpec(("1", "2"), ("EMODB", "EMOVO"), precision="bfloat16"))
+    assert [u.cell + "-bfloat16" for u in plain] == [u.cell for u in mixed]
+    source = type("Source", (), {"x": np.zeros((4, 188, 39)), "labels": tuple("abcdefg")})()
+    training, _ = UnitRunner._settings(mixed[0], source)
+    assert training.precision == "bfloat16" and training.epoch == 500
+
+
 @pytest.mark.parametrize("text", ["4", "", "1,x"])
 def test_unknown_tables_are_refused(text):
     with pytest.raises(GridError, match="choose 1, 2, 3"):
@@ -54,3 +63,12 @@ def test_a_grid_unit_is_the_same_fold_as_the_train_mode(tmp_path):
     np.testing.assert_allclose(record.probabilities, folds[1].probabilities, atol=1e-5)
     np.testing.assert_allclose(record.history["loss"], folds[1].history["loss"], rtol=1e-5)
     assert TRAINING_DEFAULTS["label_smoothing"] == record.training["label_smoothing"]
+
+
+def test_the_command_line_lists_a_bfloat16_grid_before_running_it(tmp_path, capsys):
+    from timnet_keras.cli import reproduce_main
+
+    assert reproduce_main(["--table", "1", "--corpora", "EMODB", "--precision", "bfloat16", "--dry-run",
+                           "--registry", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 10 and listed[0] == "todo  cv/EMODB/timnet/seed46-e500-bfloat16/fold01"

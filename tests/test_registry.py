@@ -23,6 +23,14 @@ def test_a_cv_unit_is_named_by_cell_and_fold_and_a_cross_unit_by_its_pair():
     assert cross.key == cross.cell == "cross/CASIA-EMODB/timnet/seed47-e500"
 
 
+def test_a_bfloat16_unit_is_a_cell_of_its_own_and_records_without_a_precision_are_float32():
+    bf16 = Unit("cv", "EMODB", "timnet", 46, 500, fold=1, n_folds=10, precision="bfloat16")
+    assert bf16.key == "cv/EMODB/timnet/seed46-e500-bfloat16/fold01"
+    older = {k: v for k, v in Unit("cv", "EMODB", "timnet", 46, 500, 1, 10).to_json().items() if k != "precision"}
+    assert Unit.from_json(older).precision == "float32"
+    assert Unit.from_json(older).key == "cv/EMODB/timnet/seed46-e500/fold01"  # committed records keep their names
+
+
 def test_a_record_round_trips_through_its_json_file(tmp_path, rng):
     unit = Unit("cv", "DEMO", "timnet", 46, 2, fold=1, n_folds=2)
     record = a_record(unit, rng)

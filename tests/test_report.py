@@ -8,18 +8,18 @@ from timnet_keras.report import confidence_interval, paired_test, render
 LABELS = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
 
 
-def fold_record(variant, seed, fold, correct, n=10):
+def fold_record(variant, seed, fold, correct, n=10, precision="float32"):
     """A 10-sample EMODB fold of the paper's setting with `correct` right answers."""
     y_true = np.arange(n) % 7
     y_pred = np.where(np.arange(n) < correct, y_true, (y_true + 1) % 7)
-    return UnitRecord(Unit("cv", "EMODB", variant, seed, 500, fold, 10), LABELS, np.arange(n), y_true,
-                      np.eye(7)[y_pred], history={"loss": [2.0 + fold / 10, 0.5]})
+    return UnitRecord(Unit("cv", "EMODB", variant, seed, 500, fold, 10, precision=precision), LABELS, np.arange(n),
+                      y_true, np.eye(7)[y_pred], history={"loss": [2.0 + fold / 10, 0.5]})
 
 
-def registry_with(tmp_path, cells):
+def registry_with(tmp_path, cells, precision="float32"):
     for (variant, seed), correct_per_fold in cells.items():
         for fold, correct in enumerate(correct_per_fold, start=1):
-            write_record(str(tmp_path), fold_record(variant, seed, fold, correct))
+            write_record(str(tmp_path), fold_record(variant, seed, fold, correct, precision=precision))
     return str(tmp_path)
 
 
@@ -61,3 +61,15 @@ def test_intervals_and_paired_tests_need_enough_values():
     low, high = confidence_interval([90.0, 92.0])
     assert low < 90.0 and high > 92.0
     assert paired_test({}, {}) is None
+
+
+def test_bfloat16_cells_stand_beside_their_float32_twins_and_stay_out_of_the_tables(tmp_path):
+    registry = registry_with(tmp_path, {("timnet", 46): [9] * 10})
+    registry_with(tmp_path, {("timnet", 46): [9, 8, 7, 8, 9, 8, 7, 8, 9, 8]}, precision="bfloat16")
+    report = render(registry)
+    assert row(report, "| EMODB | 89.19").split(" | ")[3] == "90.00"  # Table 1: float32 alone
+    mixed = row(report, "| EMODB, TIM-Net | 46 |")
+    assert "## Mixed precision (bfloat16) beside float32" in report
+    float32, bfloat16 = mixed.split(" | ")[2:4]
+    assert float32.endswith("/ 90.00") and bfloat16.endswith("/ 81.00")  # WAR: 90 of 100, 81 of 100
+    assert "| -9.00, p = " in mixed and "(10)" in mixed

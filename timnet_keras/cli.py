@@ -479,6 +479,8 @@ def reproduce_parser():
     p.add_argument("--seeds", type=at_least(1), default=1, help="seeds per cell, from the corpus table's (default: 1)")
     p.add_argument("--epoch", type=at_least(1), default=TRAINING_DEFAULTS["epoch"], help="epochs per training (paper: 500)")
     p.add_argument("--split_fold", type=at_least(2), default=TRAINING_DEFAULTS["split_fold"], help="folds per cell (paper: 10)")
+    p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                   help="bfloat16: the cells again in mixed precision, reported beside the float32 ones (default: float32)")
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument("--address", default=None, help="ray: HOST:PORT of a running cluster (default: start one here)")
     p.add_argument("--workers", type=at_least(1), default=None, help="ray: worker actors (default: one per CPU)")
@@ -512,7 +514,7 @@ def _reproduce(argv):
     corpora = tuple(_data_name(name.strip()) for name in args.corpora.split(",") if name.strip())
     if not corpora:
         _fail("--corpora: name at least one corpus")
-    spec = GridSpec(parse_tables(args.table), corpora, args.seeds, args.epoch, args.split_fold)
+    spec = GridSpec(parse_tables(args.table), corpora, args.seeds, args.epoch, args.split_fold, args.precision)
     if args.report_only:
         from .reproduction import write_report
 

@@ -18,7 +18,7 @@ MAX_ATTEMPTS = 3  # per unit, on Ray: a unit whose worker died this often stops 
 def run_local(units, features, on_record, jit_compile=True, run_eagerly=False, trainer="sequential"):
     """Trains `units` in this process; `features` maps corpus names to FeatureSets.
 
-    With `trainer="batched"` (JAX) the cv units of one cell shape (corpus, variant, epochs), all
+    With `trainer="batched"` (JAX) the cv units of one cell shape (corpus, variant, epochs, precision), all
     seeds and folds, train as one program; cross-corpus units stay one after another.
     """
     runner = UnitRunner(jit_compile, run_eagerly)
@@ -26,7 +26,7 @@ def run_local(units, features, on_record, jit_compile=True, run_eagerly=False, t
         groups = collections.defaultdict(list)
         for unit in units:
             if unit.kind == "cv":
-                groups[(unit.corpus, unit.variant, unit.epochs)].append(unit)
+                groups[(unit.corpus, unit.variant, unit.epochs, unit.precision)].append(unit)
         for group in groups.values():
             for record in runner.run_together(group, features[group[0].corpus]):
                 on_record(record)

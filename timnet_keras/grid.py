@@ -35,6 +35,7 @@ class GridSpec:
     seeds: int = 1
     epochs: int = TRAINING_DEFAULTS["epoch"]
     n_folds: int = CV_FOLDS
+    precision: str = "float32"  # "bfloat16": every cell again in mixed precision, beside the float32 ones
 
 
 def parse_tables(text):
@@ -68,10 +69,12 @@ def expand(spec):
                 variants = ("timnet",) if table == "1" else ABLATIONS
                 for corpus in spec.corpora:
                     for variant in variants:
-                        units += [Unit("cv", corpus, variant, default_seed(corpus) + r, spec.epochs, fold, spec.n_folds)
+                        units += [Unit("cv", corpus, variant, default_seed(corpus) + r, spec.epochs, fold, spec.n_folds,
+                                       precision=spec.precision)
                                   for fold in range(1, spec.n_folds + 1)]
             else:
-                units += [Unit("cross", source, "timnet", DEFAULT_SEED + r, spec.epochs, target=target)
+                units += [Unit("cross", source, "timnet", DEFAULT_SEED + r, spec.epochs, target=target,
+                               precision=spec.precision)
                           for source in spec.corpora for target in spec.corpora if source != target]
     return units
 
@@ -163,7 +166,7 @@ class UnitRunner:
         model_config = ModelConfig(frames=int(source.x.shape[1]), n_mfcc=int(source.x.shape[2]),
                                    num_classes=len(source.labels), num_blocks=default_num_blocks(unit.corpus),
                                    variant=unit.variant)
-        return TrainingConfig(epoch=unit.epochs), model_config
+        return TrainingConfig(epoch=unit.epochs, precision=unit.precision), model_config
 
     def _record(self, unit, labels, test_indices, y_true, probabilities, history, selected, training, model_config, seconds):
         import keras

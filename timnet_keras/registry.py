@@ -40,6 +40,7 @@ class Unit:
     fold: int = 0
     n_folds: int = 0
     target: str = ""  # cross only
+    precision: str = "float32"  # or "bfloat16" (mixed precision); records before it existed are float32
 
     @property
     def cell(self):
@@ -48,10 +49,13 @@ class Unit:
         Example:
             >>> Unit("cv", "EMODB", "timnet", 46, 500, fold=3, n_folds=10).cell
             'cv/EMODB/timnet/seed46-e500'
+            >>> Unit("cv", "EMODB", "timnet", 46, 500, fold=3, n_folds=10, precision="bfloat16").cell
+            'cv/EMODB/timnet/seed46-e500-bfloat16'
         """
+        run = f"seed{self.seed}-e{self.epochs}" + ("" if self.precision == "float32" else f"-{self.precision}")
         if self.kind == "cross":
-            return f"cross/{self.corpus}-{self.target}/{self.variant}/seed{self.seed}-e{self.epochs}"
-        return f"cv/{self.corpus}/{self.variant}/seed{self.seed}-e{self.epochs}"
+            return f"cross/{self.corpus}-{self.target}/{self.variant}/{run}"
+        return f"cv/{self.corpus}/{self.variant}/{run}"
 
     @property
     def key(self):

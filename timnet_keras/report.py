@@ -8,7 +8,8 @@ Statistics. A cell's figure is pooled over its folds (all test predictions
 together, as the paper reports). Over seeds: mean ± sample standard deviation,
 and a 95 % Student-t interval of the mean. Ablations: a Wilcoxon signed-rank
 test (two-sided) of the per-fold WAR of TIM-Net against the variant, paired
-over the same folds of the same seeds.
+over the same folds of the same seeds. Cells trained in bfloat16 are set beside
+their float32 twins (same corpus, variant, seed and folds) with the same test.
 """
 import math
 import os
@@ -22,6 +23,7 @@ from .paper import ABLATIONS, SOURCE, TABLE_1, TABLE_2_AVERAGE, TABLE_3, TABLE_A
 from .registry import read_records
 
 PAPER_EPOCHS = TRAINING_DEFAULTS["epoch"]
+PAPER_PRECISION = "float32"
 SHARED_CORPORA = ("CASIA", "EMODB", "EMOVO")  # the corpora ../shared holds audio for
 NOTES = "notes.md"
 VARIANT_NAMES = {"timnet": "TIM-Net", "tcn": "TCN", "no_bd": "w/o BD", "no_ms": "w/o MS", "no_df": "w/o DF"}
@@ -94,7 +96,7 @@ class Cell:
 
 
 def group_cells(records):
-    """{(kind, corpus, target, variant, epochs): {seed: Cell}}."""
+    """{(kind, corpus, target, variant, epochs, precision): {seed: Cell}}."""
     by_cell = defaultdict(list)
     for record in records:
         by_cell[record.unit.cell].append(record)
@@ -102,7 +104,7 @@ def group_cells(records):
     for cell_records in by_cell.values():
         cell = Cell(cell_records)
         u = cell.unit
-        groups[(u.kind, u.corpus, u.target, u.variant, u.epochs)][u.seed] = cell
+        groups[(u.kind, u.corpus, u.target, u.variant, u.epochs, u.precision)][u.seed] = cell
     return groups
 
 
@@ -141,7 +143,7 @@ def _table_1(groups):
              "| corpus | paper UAR / WAR % | ours UAR % | ours WAR % | WAR 95 % CI | seeds | status |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for corpus, paper in TABLE_1.items():
-        cells = groups.get(("cv", corpus, "", "timnet", PAPER_EPOCHS), {})
+        cells = groups.get(("cv", corpus, "", "timnet", PAPER_EPOCHS, PAPER_PRECISION), {})
         uars, wars, status = _summary(cells)
         if corpus not in SHARED_CORPORA and not cells:
             status = "not run yet (no audio in ../shared)"
@@ -160,9 +162,9 @@ def _table_3(groups):
              "training loss, first / last epoch | WAR − TIM-Net's, Wilcoxon p (pairs) | status |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for corpus, paper in TABLE_3.items():
-        timnet_cells = groups.get(("cv", corpus, "", "timnet", PAPER_EPOCHS), {})
+        timnet_cells = groups.get(("cv", corpus, "", "timnet", PAPER_EPOCHS, PAPER_PRECISION), {})
         for variant in (*ABLATIONS, "timnet"):
-            cells = groups.get(("cv", corpus, "", variant, PAPER_EPOCHS), {})
+            cells = groups.get(("cv", corpus, "", variant, PAPER_EPOCHS, PAPER_PRECISION), {})
             uars, wars, status = _summary(cells)
             if corpus not in SHARED_CORPORA and not cells:
                 status = "not run yet (no audio in ../shared)"
@@ -185,10 +187,11 @@ def _table_2(groups):
              "| source → target | paper best run UAR / WAR % | ours UAR % | ours WAR % | ours best run UAR / WAR % | "
              "runs |", "| --- | --- | --- | --- | --- | --- |"]
     pairs = [(s, t) for s in SHARED_CORPORA for t in SHARED_CORPORA if s != t]
-    pairs += sorted({(k[1], k[2]) for k in groups if k[0] == "cross" and k[4] == PAPER_EPOCHS} - set(pairs))
+    pairs += sorted({(k[1], k[2]) for k in groups if k[0] == "cross" and k[4:] == (PAPER_EPOCHS, PAPER_PRECISION)}
+               - set(pairs))
     means = []
     for source, target in pairs:
-        cells = groups.get(("cross", source, target, "timnet", PAPER_EPOCHS), {})
+        cells = groups.get(("cross", source, target, "timnet", PAPER_EPOCHS, PAPER_PRECISION), {})
         figures = [c.pooled() for _, c in sorted(cells.items())]
         uars, wars = [f[0] for f in figures], [f[1] for f in figures]
         best = max(figures, key=lambda f: f[0]) if figures else None
@@ -204,10 +207,40 @@ def _table_2(groups):
     return lines
 
 
+def _paper_setting(key):
+    """Whether a group's cells are of a paper table's setting (precision aside)."""
+    kind, corpus, _, variant, epochs, _ = key
+    return epochs == PAPER_EPOCHS and (corpus in TABLE_1 if kind == "cv" else variant == "timnet")
+
+
+def _mixed_precision(groups):
+    """bfloat16 cells of a paper setting beside their float32 twins: figures, and the paired test over folds."""
+    keys = sorted(k for k in groups if k[5] != PAPER_PRECISION and _paper_setting(k))
+    if not keys:
+        return []
+    lines = ["## Mixed precision (bfloat16) beside float32", "",
+             "The same cells trained with `--precision bfloat16` (bfloat16 compute, float32 weights), each beside "
+             "its float32 twin: same corpus, variant, seed and folds. The test pairs the two over the folds.", "",
+             f"Command: `{COMMAND} --table 1 --corpora EMODB --precision bfloat16`.", "",
+             "| cell | seed | float32 UAR / WAR % | bfloat16 UAR / WAR % | WAR bfloat16 − float32, Wilcoxon p (pairs) |",
+             "| --- | --- | --- | --- | --- |"]
+    for key in keys:
+        twins = groups.get(key[:5] + (PAPER_PRECISION,), {})
+        name = f"{key[1]} → {key[2]}" if key[0] == "cross" else key[1]
+        for seed, cell in sorted(groups[key].items()):
+            twin = twins.get(seed)
+            figures = [_pair(c.pooled()) if c.complete else f"{c.progress} (incomplete)" if c else "not run yet"
+                       for c in (twin, cell)]
+            test = paired_test({seed: twin}, {seed: cell}) if twin and twin.complete and cell.complete else None
+            compared = f"{test[0]:+.2f}, p = {test[1]:.3g} ({test[2]})" if test else "—"
+            lines.append(f"| {name}, {VARIANT_NAMES.get(key[3], key[3])} | {seed} | {figures[0]} | {figures[1]} | "
+                         f"{compared} |")
+    return lines
+
+
 def _other_runs(groups):
     """Cells outside the paper's settings (other epochs, other corpora): listed, never mixed into the tables."""
-    keys = sorted(k for k in groups if k[4] != PAPER_EPOCHS or (k[0] == "cv" and k[1] not in TABLE_1)
-                  or (k[0] == "cross" and k[3] != "timnet"))
+    keys = sorted(k for k in groups if not _paper_setting(k))
     if not keys:
         return []
     lines = ["## Other runs in the registry", "", "Settings outside the paper's (fewer epochs, other corpora): checks, "
@@ -216,6 +249,7 @@ def _other_runs(groups):
     for key in keys:
         for seed, cell in sorted(groups[key].items()):
             name = f"{key[1]} → {key[2]}" if key[0] == "cross" else key[1]
+            name += "" if key[5] == PAPER_PRECISION else f" ({key[5]})"
             figures = cell.pooled()
             folds = "—" if key[0] == "cross" else cell.progress
             lines.append(f"| {name}, {VARIANT_NAMES.get(key[3], key[3])} | {seed} | {key[4]} | {folds} | "
@@ -234,7 +268,7 @@ def render(registry):
              "deviation and a 95 % Student-t interval of the mean. Every run uses the authors' settings and the "
              "corpus table's seed as its first seed; the folds of seed s are the authors' shuffled KFold with "
              "random_state s.", ""]
-    for section in (_table_1(groups), _table_3(groups), _table_2(groups), _other_runs(groups)):
+    for section in (_table_1(groups), _table_3(groups), _table_2(groups), _mixed_precision(groups), _other_runs(groups)):
         if section:
             lines += section + [""]
     notes = os.path.join(registry, NOTES)
