@@ -2,8 +2,8 @@
 import numpy as np
 
 from timnet_keras.paper import TABLE_1, TABLE_3
-from timnet_keras.registry import Unit, UnitRecord, write_record
-from timnet_keras.report import confidence_interval, paired_test, render
+from timnet_keras.registry import Unit, UnitRecord, read_records, write_record
+from timnet_keras.report import Cell, confidence_interval, paired_test, render
 
 LABELS = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
 
@@ -40,7 +40,9 @@ def test_pooled_figures_over_seeds_and_the_paired_test_against_timnet(tmp_path):
     report = render(registry)
     assert row(report, "| EMODB | 89.19").split(" | ")[3] == "85.00 ± 7.07"  # WAR: seeds 90 and 80
     tcn = row(report, "| EMODB | TCN |")
-    assert "| 65.00 ± 7.07 | 2 | 2.55 / 0.50 | -20.00, p = " in tcn and "(20)" in tcn
+    paper_gap = TABLE_3["EMODB"]["tcn"][1] - TABLE_3["EMODB"]["timnet"][1]
+    assert f"| 65.00 ± 7.07 | 2 | 2.55 / 0.50 | {paper_gap:+.2f} | -20.00 [-20.0, -20.0], p = " in tcn
+    assert "(20)" in tcn
 
 
 def test_a_cell_with_missing_folds_is_marked_incomplete_and_kept_out_of_the_means(tmp_path):
@@ -63,6 +65,19 @@ def test_intervals_and_paired_tests_need_enough_values():
     assert paired_test({}, {}) is None
 
 
+def test_the_paired_interval_says_whether_our_folds_allow_the_papers_gap(tmp_path):
+    # TCN loses 1 of 10 on odd folds and wins 1 on even ones: a mean of 0 over folds that scatter by 10 points.
+    registry = registry_with(tmp_path, {("timnet", 46): [8] * 10, ("tcn", 46): [7, 9] * 5})
+    report = render(registry)
+    cells = {}
+    for record in read_records(registry):
+        cells.setdefault(record.unit.variant, []).append(record)
+    test = paired_test({46: Cell(cells["timnet"])}, {46: Cell(cells["tcn"])})
+    assert test.mean == 0.0 and test.pairs == 10 and test.p == 1.0
+    assert -10.0 < test.low < -5.0 and 5.0 < test.high < 10.0  # t(9) 2.26 x 10.5 / sqrt(10) = 7.5
+    assert f"| {str(test)} |" in row(report, "| EMODB | TCN |")
+
+
 def test_bfloat16_cells_stand_beside_their_float32_twins_and_stay_out_of_the_tables(tmp_path):
     registry = registry_with(tmp_path, {("timnet", 46): [9] * 10})
     registry_with(tmp_path, {("timnet", 46): [9, 8, 7, 8, 9, 8, 7, 8, 9, 8]}, precision="bfloat16")
@@ -72,4 +87,4 @@ def test_bfloat16_cells_stand_beside_their_float32_twins_and_stay_out_of_the_tab
     assert "## Mixed precision (bfloat16) beside float32" in report
     float32, bfloat16 = mixed.split(" | ")[2:4]
     assert float32.endswith("/ 90.00") and bfloat16.endswith("/ 81.00")  # WAR: 90 of 100, 81 of 100
-    assert "| -9.00, p = " in mixed and "(10)" in mixed
+    assert "| -9.00 [" in mixed and "], p = " in mixed and "(10)" in mixed

@@ -8,12 +8,15 @@ Statistics. A cell's figure is pooled over its folds (all test predictions
 together, as the paper reports). Over seeds: mean ± sample standard deviation,
 and a 95 % Student-t interval of the mean. Ablations: a Wilcoxon signed-rank
 test (two-sided) of the per-fold WAR of TIM-Net against the variant, paired
-over the same folds of the same seeds. Cells trained in bfloat16 are set beside
+over the same folds of the same seeds, with a 95 % Student-t interval of the
+mean difference, set beside the paper's own difference: an interval that
+excludes the paper's gap says our runs disagree with it (for these seeds). Cells trained in bfloat16 are set beside
 their float32 twins (same corpus, variant, seed and folds) with the same test.
 """
 import math
 import os
 from collections import defaultdict
+from typing import NamedTuple
 
 import numpy as np
 
@@ -119,8 +122,20 @@ def _summary(cells):
     return [p[0] for p in pooled], [p[1] for p in pooled], status
 
 
+class PairedTest(NamedTuple):
+    """Per-fold WAR of a variant against TIM-Net (or bfloat16 against float32), paired by (seed, fold)."""
+    mean: float  # mean difference, percentage points
+    low: float  # 95 % Student-t interval of the mean difference
+    high: float
+    p: float  # Wilcoxon signed-rank, two-sided
+    pairs: int
+
+    def __str__(self):
+        return f"{self.mean:+.2f} [{self.low:+.1f}, {self.high:+.1f}], p = {self.p:.3g} ({self.pairs})"
+
+
 def paired_test(timnet_cells, variant_cells):
-    """Wilcoxon signed-rank over per-fold WAR, paired by (seed, fold): (mean difference variant − TIM-Net, p, n)."""
+    """The paired comparison of per-fold WAR, variant − TIM-Net; None when no fold is in both."""
     differences = []
     for seed, cell in sorted(variant_cells.items()):
         if seed not in timnet_cells:
@@ -129,12 +144,14 @@ def paired_test(timnet_cells, variant_cells):
         differences += [other[f] - base[f] for f in sorted(set(base) & set(other))]
     if not differences:
         return None
+    mean = float(np.mean(differences))
+    low, high = confidence_interval(differences) or (mean, mean)
     if np.allclose(differences, 0):
-        return 0.0, 1.0, len(differences)
+        return PairedTest(0.0, low, high, 1.0, len(differences))
     from scipy import stats
 
     p = float(stats.wilcoxon(differences, alternative="two-sided").pvalue)
-    return float(np.mean(differences)), p, len(differences)
+    return PairedTest(mean, low, high, p, len(differences))
 
 
 def _table_1(groups):
@@ -159,8 +176,9 @@ def _table_3(groups):
              "each variant with TIM-Net over the same folds and seeds.", "",
              f"Command: `{COMMAND} --table 3 --corpora {','.join(SHARED_CORPORA)}`; TIM-Net's cells are Table 1's.", "",
              "| corpus | variant | paper UAR / WAR % (test-selected) | ours UAR % | ours WAR % | seeds | "
-             "training loss, first / last epoch | WAR − TIM-Net's, Wilcoxon p (pairs) | status |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "training loss, first / last epoch | paper's WAR − TIM-Net's | ours: WAR − TIM-Net's [95 % CI], "
+             "Wilcoxon p (pairs) | status |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for corpus, paper in TABLE_3.items():
         timnet_cells = groups.get(("cv", corpus, "", "timnet", PAPER_EPOCHS, PAPER_PRECISION), {})
         for variant in (*ABLATIONS, "timnet"):
@@ -172,9 +190,10 @@ def _table_3(groups):
             loss = f"{np.mean([l[0] for l in losses]):.2f} / {np.mean([l[1] for l in losses]):.2f}" if losses else "—"
             test = paired_test(timnet_cells, {s: c for s, c in cells.items() if c.complete}) \
                 if variant != "timnet" else None
-            compared = f"{test[0]:+.2f}, p = {test[1]:.3g} ({test[2]})" if test else "—"
+            compared = str(test) if test else "—"
+            gap = f"{paper[variant][1] - paper['timnet'][1]:+.2f}" if variant != "timnet" else "—"
             lines.append(f"| {corpus} | {VARIANT_NAMES[variant]} | {_pair(paper[variant])} | {_mean_std(uars)} | "
-                         f"{_mean_std(wars)} | {len(wars)} | {loss} | {compared} | {status} |")
+                         f"{_mean_std(wars)} | {len(wars)} | {loss} | {gap} | {compared} | {status} |")
     return lines
 
 
@@ -222,7 +241,8 @@ def _mixed_precision(groups):
              "The same cells trained with `--precision bfloat16` (bfloat16 compute, float32 weights), each beside "
              "its float32 twin: same corpus, variant, seed and folds. The test pairs the two over the folds.", "",
              f"Command: `{COMMAND} --table 1 --corpora EMODB --precision bfloat16`.", "",
-             "| cell | seed | float32 UAR / WAR % | bfloat16 UAR / WAR % | WAR bfloat16 − float32, Wilcoxon p (pairs) |",
+             "| cell | seed | float32 UAR / WAR % | bfloat16 UAR / WAR % | WAR bfloat16 − float32 [95 % CI], "
+             "Wilcoxon p (pairs) |",
              "| --- | --- | --- | --- | --- |"]
     for key in keys:
         twins = groups.get(key[:5] + (PAPER_PRECISION,), {})
@@ -232,7 +252,7 @@ def _mixed_precision(groups):
             figures = [_pair(c.pooled()) if c.complete else f"{c.progress} (incomplete)" if c else "not run yet"
                        for c in (twin, cell)]
             test = paired_test({seed: twin}, {seed: cell}) if twin and twin.complete and cell.complete else None
-            compared = f"{test[0]:+.2f}, p = {test[1]:.3g} ({test[2]})" if test else "—"
+            compared = str(test) if test else "—"
             lines.append(f"| {name}, {VARIANT_NAMES.get(key[3], key[3])} | {seed} | {figures[0]} | {figures[1]} | "
                          f"{compared} |")
     return lines
