@@ -23,7 +23,7 @@ that each get an arena of their own. Two settings hand it back instead: a
 fixed 128 KiB mmap threshold (glibc raises its own up to 32 MiB as buffers
 are freed, after which they stay on the heap) and two arenas. Together they
 lowered the peak of a 10-fold run by about 90 MiB at the same step time
-(BENCHMARKS.md, session 10). Set through `mallopt` before JAX starts its
+(BENCHMARKS.md, session 11). Set through `mallopt` before JAX starts its
 threads, on glibc only, and not where the user chose either setting through
 glibc's own environment variables.
 """
