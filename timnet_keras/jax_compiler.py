@@ -59,8 +59,6 @@ def configure_jax_compiler():
         return None
     import jax
 
-    if not _backend_started:
-        return_freed_buffers_to_the_system()
     _start_backend_with_memory_first_schedule(jax)
     path = compilation_cache_dir()
     os.makedirs(path, exist_ok=True)
@@ -89,7 +87,7 @@ def return_freed_buffers_to_the_system():
             if name not in os.environ and mallopt(parameter, value) == 1]
 
 
-_backend_started = False  # by us: the schedule is decided once per process
+_backend_started = False  # by us: the schedule and the malloc settings are decided once per process
 
 
 def _start_backend_with_memory_first_schedule(jax):
@@ -97,6 +95,7 @@ def _start_backend_with_memory_first_schedule(jax):
     if _backend_started:
         return
     _backend_started = True
+    return_freed_buffers_to_the_system()  # before XLA starts the threads whose arenas it limits
     import jaxlib
 
     flags = os.environ.get("XLA_FLAGS")

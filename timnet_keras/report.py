@@ -10,8 +10,9 @@ and a 95 % Student-t interval of the mean. Ablations: a Wilcoxon signed-rank
 test (two-sided) of the per-fold WAR of TIM-Net against the variant, paired
 over the same folds of the same seeds, with a 95 % Student-t interval of the
 mean difference, set beside the paper's own difference: an interval that
-excludes the paper's gap says our runs disagree with it (for these seeds). Cells trained in bfloat16 are set beside
-their float32 twins (same corpus, variant, seed and folds) with the same test.
+excludes the paper's gap says our runs disagree with it (for these seeds).
+Cells trained in bfloat16 are set beside their float32 twins (same corpus,
+variant, seed and folds) with the same test.
 """
 import math
 import os
