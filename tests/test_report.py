@@ -3,7 +3,7 @@ import numpy as np
 
 from timnet_keras.paper import TABLE_1, TABLE_3
 from timnet_keras.registry import Unit, UnitRecord, read_records, write_record
-from timnet_keras.report import Cell, confidence_interval, paired_test, render
+from timnet_keras.report import Cell, ablation_comparisons, confidence_interval, paired_test, render
 
 LABELS = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
 
@@ -88,3 +88,26 @@ def test_bfloat16_cells_stand_beside_their_float32_twins_and_stay_out_of_the_tab
     float32, bfloat16 = mixed.split(" | ")[2:4]
     assert float32.endswith("/ 90.00") and bfloat16.endswith("/ 81.00")  # WAR: 90 of 100, 81 of 100
     assert "| -9.00 [" in mixed and "], p = " in mixed and "(10)" in mixed
+
+
+def test_table_3s_figure_sets_our_interval_beside_the_papers_gap_and_the_report_shows_it(tmp_path):
+    from timnet_keras.reproduction import TABLE_3_FIGURE, write_report
+
+    registry = registry_with(tmp_path / "reproduction", {("timnet", 46): [8] * 10, ("tcn", 46): [7, 9] * 5,
+                                                         ("no_df", 46): [5] * 7})  # no_df incomplete: not compared
+    (comparison,) = ablation_comparisons(registry)
+    assert (comparison.corpus, comparison.variant) == ("EMODB", "tcn")
+    assert comparison.paper_gap == TABLE_3["EMODB"]["tcn"][1] - TABLE_3["EMODB"]["timnet"][1]
+    assert comparison.ours.mean == 0.0 and comparison.ours.pairs == 10
+    report = write_report(registry, str(tmp_path / "REPRODUCTION.md"))
+    assert open(tmp_path / "reproduction" / TABLE_3_FIGURE, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert f"](reproduction/{TABLE_3_FIGURE})" in open(report).read()
+
+
+def test_without_a_variant_to_compare_there_is_no_figure_and_no_link(tmp_path):
+    from timnet_keras.reproduction import TABLE_3_FIGURE, write_report
+
+    registry = registry_with(tmp_path / "reproduction", {("timnet", 46): [8] * 10})
+    report = write_report(registry, str(tmp_path / "REPRODUCTION.md"))
+    assert not (tmp_path / "reproduction" / TABLE_3_FIGURE).exists()
+    assert TABLE_3_FIGURE not in open(report).read()

@@ -1,8 +1,9 @@
 """The grid's driver: what is left to run, the features it needs, the records as they arrive, the report.
 
 The driver alone writes files: each finished unit's record as it arrives
-(the resume point; commit them), and REPRODUCTION.md from the whole
-registry when the grid stops, finished or not.
+(the resume point; commit them), and REPRODUCTION.md, with Table 3's
+figure beside the records, from the whole registry when the grid stops,
+finished or not.
 """
 import os
 import time
@@ -10,7 +11,9 @@ import time
 from .grid import GridError, expand
 from .io import write_text_atomic
 from .registry import finished_units, write_record
-from .report import render
+from .report import VARIANT_NAMES, ablation_comparisons, render
+
+TABLE_3_FIGURE = "table3_paired.png"
 
 
 def corpus_features(name, mfcc_path, corpora_dir=None):
@@ -22,7 +25,16 @@ def corpus_features(name, mfcc_path, corpora_dir=None):
 
 
 def write_report(registry, report_path):
-    write_text_atomic(report_path, render(registry))
+    """REPRODUCTION.md, and Table 3's figure in the registry (`TABLE_3_FIGURE`) once a variant can be compared."""
+    comparisons = ablation_comparisons(registry)
+    figure = None
+    if comparisons:
+        from .plots import plot_ablation_gaps
+
+        path = os.path.join(registry, TABLE_3_FIGURE)
+        plot_ablation_gaps(comparisons, path, names=VARIANT_NAMES)
+        figure = os.path.relpath(path, os.path.dirname(os.path.abspath(report_path))).replace(os.sep, "/")
+    write_text_atomic(report_path, render(registry, figure))
     return report_path
 
 
