@@ -8,18 +8,18 @@ from timnet_keras.report import Cell, ablation_comparisons, confidence_interval,
 LABELS = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
 
 
-def fold_record(variant, seed, fold, correct, n=10, precision="float32"):
-    """A 10-sample EMODB fold of the paper's setting with `correct` right answers."""
+def fold_record(variant, seed, fold, correct, n=10, precision="float32", corpus="EMODB"):
+    """A 10-sample fold (EMODB unless told) of the paper's setting with `correct` right answers."""
     y_true = np.arange(n) % 7
     y_pred = np.where(np.arange(n) < correct, y_true, (y_true + 1) % 7)
-    return UnitRecord(Unit("cv", "EMODB", variant, seed, 500, fold, 10, precision=precision), LABELS, np.arange(n),
+    return UnitRecord(Unit("cv", corpus, variant, seed, 500, fold, 10, precision=precision), LABELS, np.arange(n),
                       y_true, np.eye(7)[y_pred], history={"loss": [2.0 + fold / 10, 0.5]})
 
 
-def registry_with(tmp_path, cells, precision="float32"):
+def registry_with(tmp_path, cells, precision="float32", corpus="EMODB"):
     for (variant, seed), correct_per_fold in cells.items():
         for fold, correct in enumerate(correct_per_fold, start=1):
-            write_record(str(tmp_path), fold_record(variant, seed, fold, correct, precision=precision))
+            write_record(str(tmp_path), fold_record(variant, seed, fold, correct, precision=precision, corpus=corpus))
     return str(tmp_path)
 
 
@@ -111,3 +111,14 @@ def test_without_a_variant_to_compare_there_is_no_figure_and_no_link(tmp_path):
     report = write_report(registry, str(tmp_path / "REPRODUCTION.md"))
     assert not (tmp_path / "reproduction" / TABLE_3_FIGURE).exists()
     assert TABLE_3_FIGURE not in open(report).read()
+
+
+def test_over_the_corpora_every_fold_is_a_pair_and_the_papers_gap_is_averaged_over_the_same_pairs(tmp_path):
+    registry_with(tmp_path, {("timnet", 46): [8] * 10, ("tcn", 46): [7] * 10})  # EMODB: TCN 10 points lower
+    registry = registry_with(tmp_path, {("timnet", 1): [8] * 10, ("tcn", 1): [8] * 10}, corpus="EMOVO")  # equal
+    *per_corpus, over = ablation_comparisons(registry)
+    assert [(c.corpus, c.ours.mean) for c in per_corpus] == [("EMODB", -10.0), ("EMOVO", 0.0)]
+    paper_gap = np.mean([TABLE_3[c]["tcn"][1] - TABLE_3[c]["timnet"][1] for c in ("EMODB", "EMOVO")])
+    assert over.corpus == "EMODB+EMOVO" and over.ours.pairs == 20 and over.ours.mean == -5.0
+    assert abs(over.paper_gap - paper_gap) < 1e-9
+    assert f"| TCN | EMODB, EMOVO | {paper_gap:+.2f} | {over.ours} |" in render(registry)
