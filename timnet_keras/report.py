@@ -11,6 +11,8 @@ test (two-sided) of the per-fold WAR of TIM-Net against the variant, paired
 over the same folds of the same seeds, with a 95 % Student-t interval of the
 mean difference, set beside the paper's own difference: an interval that
 excludes the paper's gap says our runs disagree with it (for these seeds).
+Over corpora, every (corpus, seed, fold) is one pair and the paper's gap is
+averaged over the same pairs. Table 3 is also drawn (`plots.plot_ablation_gaps`).
 Cells trained in bfloat16 are set beside their float32 twins (same corpus,
 variant, seed and folds) with the same test.
 """
