@@ -38,14 +38,17 @@ def write_report(registry, report_path):
     return report_path
 
 
-def time_left(elapsed, finished, remaining):
-    """The rest of a grid at its pace so far (workers side by side included), for its log.
+def time_left(unit_seconds, remaining, workers):
+    """The rest of a grid for its log: the units' mean time so far, shared by the workers seen so far.
+
+    Units per elapsed second would swing with every finish, since workers side
+    by side finish their units in bursts; the units' own times do not.
 
     Example:
-        >>> time_left(1800, 4, 30), time_left(600, 2, 1), time_left(30, 3, 1)
+        >>> time_left([900, 900], 30, 2), time_left([300], 1, 1), time_left([30], 1, 1)
         ('3 h 45 min', '5 min', 'under a minute')
     """
-    seconds = elapsed / max(finished, 1) * remaining
+    seconds = sum(unit_seconds) / max(len(unit_seconds), 1) * remaining / max(workers, 1)
     hours, minutes = divmod(int(seconds // 60), 60)
     if hours:
         return f"{hours} h {minutes:02d} min"
@@ -69,15 +72,17 @@ def reproduce(spec, registry, mfcc_path="MFCC", executor="local", corpora_dir=No
     os.makedirs(registry, exist_ok=True)
     bar = tqdm(total=len(todo), unit="unit", disable=None)
     start = time.time()
-    written = []
+    written, unit_seconds, workers = [], [], set()
 
     def on_record(record):
         written.append(write_record(registry, record))
         bar.update()
         truth, predicted = record.y_true, record.y_pred
         where = record.machine.get("ray_node", "")[:8] or record.machine.get("hostname", "")
+        unit_seconds.append(record.seconds)
+        workers.add((where, record.machine.get("pid")))
         remaining = len(todo) - len(written)
-        left = f", about {time_left(time.time() - start, len(written), remaining)} left" if remaining else ""
+        left = f", about {time_left(unit_seconds, remaining, len(workers))} left" if remaining else ""
         log(f"{record.unit.key}: WAR {100 * (truth == predicted).mean():.2f} % ({record.seconds} s, {where}); "
             f"{len(written)} of {len(todo)} units{left}")
 
