@@ -187,11 +187,6 @@ def _ablation_cells(groups, corpus, variant):
     return timnet_cells, {s: c for s, c in cells.items() if c.complete}
 
 
-def _ablation_test(groups, corpus, variant):
-    """The paired test of a variant's complete cells against TIM-Net's on `corpus` (None: nothing to pair)."""
-    return paired_test(*_ablation_cells(groups, corpus, variant))
-
-
 def _paper_gap(corpus, variant):
     return TABLE_3[corpus][variant][1] - TABLE_3[corpus]["timnet"][1]
 
@@ -206,11 +201,11 @@ def _ablation_comparisons(groups):
     for variant in ABLATIONS:
         timnet_all, variant_all, gaps = {}, {}, []
         for corpus in TABLE_3:
-            test = _ablation_test(groups, corpus, variant)
+            timnet_cells, cells = _ablation_cells(groups, corpus, variant)
+            test = paired_test(timnet_cells, cells)
             if test is None:
                 continue
             per_corpus.append(AblationComparison(corpus, variant, _paper_gap(corpus, variant), test))
-            timnet_cells, cells = _ablation_cells(groups, corpus, variant)
             timnet_all.update({(corpus, seed): cell for seed, cell in timnet_cells.items()})
             variant_all.update({(corpus, seed): cell for seed, cell in cells.items()})
             gaps += [_paper_gap(corpus, variant)] * test.pairs
@@ -238,6 +233,8 @@ def _table_3(groups, figure=None):
              "training loss, first / last epoch | paper's WAR − TIM-Net's | ours: WAR − TIM-Net's [95 % CI], "
              "Wilcoxon p (pairs) | status |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    comparisons = _ablation_comparisons(groups)  # once: the rows' tests and the over-corpora table
+    tests = {(c.corpus, c.variant): c.ours for c in comparisons}
     for corpus, paper in TABLE_3.items():
         for variant in (*ABLATIONS, "timnet"):
             cells = groups.get(("cv", corpus, "", variant, PAPER_EPOCHS, PAPER_PRECISION), {})
@@ -246,12 +243,12 @@ def _table_3(groups, figure=None):
                 status = "not run yet (no audio in ../shared)"
             losses = [c.losses() for c in cells.values() if c.complete and c.losses()]
             loss = f"{np.mean([l[0] for l in losses]):.2f} / {np.mean([l[1] for l in losses]):.2f}" if losses else "—"
-            test = _ablation_test(groups, corpus, variant) if variant != "timnet" else None
+            test = tests.get((corpus, variant))
             compared = str(test) if test else "—"
             gap = f"{_paper_gap(corpus, variant):+.2f}" if variant != "timnet" else "—"
             lines.append(f"| {corpus} | {VARIANT_NAMES[variant]} | {_pair(paper[variant])} | {_mean_std(uars)} | "
                          f"{_mean_std(wars)} | {len(wars)} | {loss} | {gap} | {compared} | {status} |")
-    over_corpora = [c for c in _ablation_comparisons(groups) if c.corpus not in TABLE_3]
+    over_corpora = [c for c in comparisons if c.corpus not in TABLE_3]
     if over_corpora:
         lines += ["", "Over the corpora: every fold of every corpus one pair, the paper's gap averaged over the same "
                   "pairs.", "", "| variant | corpora | paper's WAR − TIM-Net's, mean | ours: WAR − TIM-Net's [95 % CI], "
