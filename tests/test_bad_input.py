@@ -285,3 +285,60 @@ def test_a_run_killed_mid_fold_by_any_signal_resumes_to_the_uninterrupted_result
     resumed, uninterrupted = _probabilities(run), _probabilities(reference)
     for k in range(1, 5):
         np.testing.assert_allclose(resumed[k], uninterrupted[k], atol=1e-5)
+
+
+# --- export --overwrite: only an earlier export of ours is ever replaced ----------------------
+
+def _user_folder(root):
+    folder = root / "mine"
+    (folder / "thesis").mkdir(parents=True)
+    (folder / "notes.txt").write_text("my notes")
+    (folder / "thesis" / "ch1.tex").write_text("chapter one")
+    return folder
+
+
+OVERWRITE_TARGETS = {  # name: (root, run) -> (--output, working folder)
+    "a user's folder": lambda root, run: (str(_user_folder(root)), root),
+    "the working folder, holding a user's files": lambda root, run: (".", _user_folder(root)),
+    "a folder above the working folder": lambda root, run: (str(root), root / "Models"),
+    "the trained run": lambda root, run: (run, root),
+    "the folder of runs": lambda root, run: (str(root / "Models"), root),
+    "an export with a user's file added": lambda root, run: (_export_with_extra_file(root, run), root),
+}
+
+
+def _export_with_extra_file(root, run):
+    out = root / "exported"
+    assert cli.main(["--mode", "export", "--data", "DEMO", "--test_path", run, "--format", "keras", "--output", str(out)]) == 0
+    (out / "README-mine.txt").write_text("keep me")
+    return str(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", list(OVERWRITE_TARGETS))
+def test_overwrite_never_deletes_a_run_a_folder_of_runs_or_a_users_folder(target, workspace, monkeypatch, capsys):
+    root, run, flags = workspace
+    output, cwd = OVERWRITE_TARGETS[target](root, run)
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    before = snapshot(root)
+    status = cli.main(["--mode", "export", "--data", "DEMO", "--test_path", run, "--format", "keras", "--output", output,
+                       "--overwrite", *flags])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert status == 2 and len(lines) == 1 and "--overwrite will not replace" in lines[0], err
+    assert snapshot(root) == before
+    assert not [p for p in glob.glob(str(root / "**" / ".*export-*"), recursive=True)]
+
+
+@pytest.mark.slow
+def test_overwrite_replaces_an_earlier_export_and_leaves_no_temporaries(workspace, capsys):
+    import json
+
+    root, run, flags = workspace
+    out = root / "exported"
+    export = ["--mode", "export", "--data", "DEMO", "--test_path", run, "--format", "keras", "--output", str(out), *flags]
+    assert cli.main([*export, "--fold", "1"]) == 0
+    assert cli.main([*export, "--overwrite"]) == 0
+    assert json.load(open(out / "timnet_export.json"))["fold"] is None  # the new export, not the old one
+    assert sorted(os.listdir(root)) == sorted(["MFCC", "Models", "Results", "exported"])

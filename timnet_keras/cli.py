@@ -208,7 +208,7 @@ def main_parser():
     p.add_argument("--plot", action="store_true", help="predict mode with --window: one PNG timeline per file")
     p.add_argument("--format", choices=("keras", "saved_model", "tflite", "onnx"), default="onnx", help="export mode")
     p.add_argument("--fold", type=at_least(1), default=None, help="export mode: one fold's model (default: all folds averaged)")
-    p.add_argument("--overwrite", action="store_true", help="export mode: replace an existing --output folder")
+    p.add_argument("--overwrite", action="store_true", help="export mode: replace an earlier export of ours at --output (never any other folder)")
     p.add_argument("--source", help="cross mode: source corpus, or 'all' for every pair")
     p.add_argument("--target", help="cross mode: target corpus")
     p.add_argument("--runs", type=at_least(1), default=1, help="cross mode: seeds per pair")
@@ -429,8 +429,12 @@ def _predict_timeline(args, classifier, paths):
 def _export(args, name):
     if not args.output:
         _fail("export mode needs --output DIR (the folder to create)")
-    if os.path.exists(args.output) and not args.overwrite:
-        _fail(f"--output {args.output} exists; choose another folder or add --overwrite")
+    if os.path.lexists(args.output):
+        if not args.overwrite:
+            _fail(f"--output {args.output} exists; choose another folder or add --overwrite")
+        from .export import refuse_to_replace
+
+        refuse_to_replace(args.output)
     setup_device(args.gpu, args.backend)
     classifier, test_path = _saved_classifier(args, name, fold=args.fold)
     manifest = classifier.export_bundle(args.output, args.format, overwrite=args.overwrite,

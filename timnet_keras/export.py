@@ -11,6 +11,7 @@ under a temporary name and renamed when complete.
 import dataclasses
 import os
 import shutil
+import tempfile
 
 from .config import HOP_LENGTH, N_FFT
 
@@ -56,7 +57,8 @@ def preprocessing_settings(preprocessor):
 def export_classifier(classifier, output_dir, format="onnx", source="", fold=None, overwrite=False):
     """Writes `classifier` to `output_dir` in `format` with its manifest; returns the ExportManifest.
 
-    Refuses an existing `output_dir` unless `overwrite`; nothing is left half-written.
+    Refuses an existing `output_dir` unless `overwrite`, and even then replaces
+    only an earlier export of ours (`refuse_to_replace`); nothing is left half-written.
 
     Example:
         >>> import tempfile, numpy as np
@@ -72,26 +74,69 @@ def export_classifier(classifier, output_dir, format="onnx", source="", fold=Non
         raise ExportError("the classifier has no preprocessor, so a consumer could not make its input; "
                           "export a run or weights folder, or set classifier.preprocessor")
     output_dir = os.path.normpath(output_dir)
-    if os.path.exists(output_dir) and not overwrite:
-        raise ExportError(f"{output_dir} exists; choose another --output or add --overwrite")
+    if os.path.lexists(output_dir):
+        if not overwrite:
+            raise ExportError(f"{output_dir} exists; choose another --output or add --overwrite")
+        refuse_to_replace(output_dir)
     parent = os.path.dirname(os.path.abspath(output_dir))
     if not os.path.isdir(parent):
         raise ExportError(f"{parent} does not exist; create it first")
-    staging = f"{output_dir}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.export-", dir=parent)
     try:
         _write_model(classifier, os.path.join(staging, FORMATS[format]), format)
         manifest = _manifest(classifier, format, source, fold)
         from .io import write_json_atomic
 
         write_json_atomic(os.path.join(staging, MANIFEST), dataclasses.asdict(manifest))
-        if os.path.exists(output_dir):
-            shutil.rmtree(output_dir)
-        os.replace(staging, output_dir)
+        _swap_in(staging, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def refuse_to_replace(output_dir):
+    """Raises ExportError unless `output_dir` is an earlier export of ours and nothing else.
+
+    An export of ours holds its manifest and the model it names, and no other
+    entry: a folder with anything more (a run's weights, a user's notes, other
+    runs) is never replaced, nor is the working folder or a folder above it.
+    """
+    path = os.path.realpath(output_dir)
+    here = os.path.realpath(os.getcwd())
+    if path == here or here.startswith(path.rstrip(os.sep) + os.sep):
+        raise ExportError(f"--overwrite will not replace {output_dir}: it is the working folder or holds it; "
+                          "choose a new folder for --output")
+    if os.path.islink(output_dir) or not os.path.isdir(path):
+        raise ExportError(f"--overwrite will not replace {output_dir}: it is not a folder of an earlier export; "
+                          "choose a new folder for --output")
+    entries = set(os.listdir(path))
+    model_file = None
+    if MANIFEST in entries:
+        try:
+            from .io import read_json
+
+            model_file = read_json(os.path.join(path, MANIFEST)).get("model_file")
+        except (OSError, ValueError, AttributeError):
+            model_file = None
+    if model_file not in FORMATS.values() or not entries <= {MANIFEST, model_file}:
+        raise ExportError(f"--overwrite will not replace {output_dir}: it is not an earlier export of ours (only a "
+                          f"folder holding just {MANIFEST} and its model is replaced); choose a new folder for --output")
+
+
+def _swap_in(staging, output_dir):
+    """Renames the finished export into place; an earlier export there is moved aside first, then removed."""
+    if not os.path.lexists(output_dir):
+        os.replace(staging, output_dir)
+        return
+    aside = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-", dir=os.path.dirname(os.path.abspath(output_dir)))
+    os.rmdir(aside)
+    os.replace(output_dir, aside)
+    try:
+        os.replace(staging, output_dir)
+    except OSError:
+        os.replace(aside, output_dir)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _write_model(classifier, path, format):
