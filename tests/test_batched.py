@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from timnet_keras.run_config import ModelConfig, RunConfig, TrainingConfig
-from timnet_keras.training import RunError
+from timnet_keras.training import CURVE_KEYS, RunError
 
 pytestmark = pytest.mark.both_backends
 
@@ -51,6 +51,10 @@ def test_batched_folds_equal_sequential_folds_in_weights_statistics_losses_and_p
         assert np.quantile(differences, 0.99) < 1e-5 and differences.max() < 1e-3
         np.testing.assert_allclose(b.probabilities, s.probabilities, atol=1e-4)
         assert np.array_equal(b.test_indices, s.test_indices)
+        # The test-fold curve: the same per-epoch WAR and UAR (a flip would move one by 1/20), loss to 1e-4.
+        for key in CURVE_KEYS:
+            assert len(b.history[key]) == len(s.history[key]) == 3
+            np.testing.assert_allclose(b.history[key], s.history[key], atol=1e-4)
 
 
 @on_jax

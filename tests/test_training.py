@@ -59,3 +59,27 @@ def test_bfloat16_computes_in_bfloat16_but_keeps_float32_weights_and_probabiliti
 def test_an_unknown_precision_is_refused():
     with pytest.raises(RunError, match="bfloat16"):
         FoldTrainer(SMALL, TrainingConfig(precision="float16"), 46)
+
+
+def test_every_epoch_records_the_test_folds_curve_and_its_last_point_is_the_final_model(rng):
+    from timnet_keras.training import CURVE_KEYS, curve_point, predict_padded
+
+    x = rng.normal(size=(30, 20, 39)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[np.arange(30) % 3]
+    x += 3 * y.argmax(1)[:, None, None]
+    trainer = FoldTrainer(SMALL, TrainingConfig(epoch=3, batch_size=8), seed=46)
+    history, selected = trainer.train_fold(1, x[:20], y[:20], x[20:], y[20:])
+    assert selected == 3 and all(len(history[key]) == 3 for key in CURVE_KEYS)  # "last": the curve selects nothing
+    final = curve_point(y[20:].argmax(1), predict_padded(trainer.model, x[20:], 8))
+    assert {key: history[key][-1] for key in CURVE_KEYS} == pytest.approx(final, abs=1e-6)
+    assert all(0 <= a <= 1 for a in history["test_accuracy"] + history["test_uar"])
+
+
+def test_predict_padded_gives_what_keras_predict_gives(rng):
+    from timnet_keras.classifier import TimnetClassifier
+    from timnet_keras.training import predict_padded
+
+    model = TimnetClassifier.from_model_config(SMALL)
+    x = rng.normal(size=(21, 20, 39)).astype(np.float32)
+    np.testing.assert_array_equal(predict_padded(model, x, 8), model.predict(np.concatenate([x, x[:3]]), batch_size=8,
+                                                                              verbose=0)[:21])

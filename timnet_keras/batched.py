@@ -26,7 +26,7 @@ from .classifier import TimnetClassifier
 from .jax_compiler import configure_jax_compiler
 from .io import write_atomic
 from .padding import padded_batches, real_rows, steps_per_epoch
-from .training import RunError, SELECTIONS, epoch_orders, fresh_weights, precision_policy, reset_dropout_streams, seed_everything
+from .training import CURVE_KEYS, RunError, SELECTIONS, epoch_orders, fresh_weights, precision_policy, reset_dropout_streams, seed_everything
 
 CHUNK_EPOCHS = 25  # epochs per call of the program: progress and checkpoints move this often
 
@@ -37,13 +37,16 @@ class FoldJob:
 
     `train` are the rows it trains on; `select` the rows scored after every
     epoch for `--select best-val` (a tenth of the training part) or
-    `best-test` (the test fold, by name only); None for "last".
+    `best-test` (the test fold, by name only); None for "last". `test` are the
+    test rows whose curve (`training.CURVE_KEYS`) is recorded after every epoch
+    and never selects anything.
     """
 
     seed: int
     fold: int
     train: np.ndarray
     select: np.ndarray | None = None
+    test: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -143,28 +146,26 @@ class BatchedTrainer:
         selecting = self.selection != "last"
         if selecting and any(job.select is None or not len(job.select) for job in jobs):
             raise RunError(f"--select {self.selection} needs selection rows for every fold")
-        select_rows = max(len(job.select) for job in jobs) if selecting else 1
-        select_index = np.zeros((len(jobs), select_rows), np.int32)
-        select_weight = np.zeros((len(jobs), select_rows), np.float32)
-        for f, job in enumerate(jobs):
-            if selecting:
-                select_index[f, : len(job.select)], select_weight[f, : len(job.select)] = job.select, 1.0
+        select_index, select_weight = _padded_rows([job.select if selecting else () for job in jobs])
+        curve = all(job.test is not None and len(job.test) for job in jobs)
+        test_index, test_weight = _padded_rows([job.test if curve else () for job in jobs])
         if state is None:
             state = self._fresh_checkpoint(jobs)
         stacked = jax.tree.map(jnp.asarray, state["variables"])
         best = jax.tree.map(jnp.asarray, state["best"])
         history = state["history"]
         x_all, y_all = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
-        program = self._compiled_program(selecting)
+        program = self._compiled_program(selecting, curve)
         orders = [epoch_orders(job.seed, job.fold, len(job.train), epochs) for job in jobs]
         bar = tqdm(total=epochs, initial=state["epochs_done"], desc=desc, unit="epoch", leave=False, disable=None)
         for first in range(state["epochs_done"], epochs, chunk):
             start = time.perf_counter()
             index, weight = self.batches(jobs, orders, first, chunk, steps)
             numbers = np.arange(first + 1, first + chunk + 1, dtype=np.int32)
-            stacked, best, (loss, accuracy, select_accuracy) = program(
-                stacked, best, x_all, y_all, index, weight, numbers, select_index, select_weight)
-            loss, accuracy, select_accuracy = (np.asarray(a, np.float64) for a in (loss, accuracy, select_accuracy))
+            stacked, best, (loss, accuracy, select_accuracy, test_scores) = program(
+                stacked, best, x_all, y_all, index, weight, numbers, select_index, select_weight, test_index, test_weight)
+            loss, accuracy, select_accuracy, test_scores = (np.asarray(a, np.float64) for a in (
+                loss, accuracy, select_accuracy, test_scores))
             real = min(chunk, epochs - first)
             seconds = (time.perf_counter() - start) / real
             for f, job in enumerate(jobs):
@@ -177,6 +178,9 @@ class BatchedTrainer:
                 record.setdefault("accuracy", []).extend(accuracy[f, :real].tolist())
                 if selecting:
                     record.setdefault("val_accuracy", []).extend(select_accuracy[f, :real].tolist())
+                if curve:
+                    for k, key in enumerate(CURVE_KEYS):
+                        record.setdefault(key, []).extend(test_scores[f, :real, k].tolist())
                 record.setdefault("seconds", []).extend([round(seconds, 4)] * real)
             state = {"variables": stacked, "best": best, "history": history, "epochs_done": first + real}
             bar.update(real)
@@ -205,12 +209,12 @@ class BatchedTrainer:
 
     # --- the program -----------------------------------------------------------------------
 
-    def _compiled_program(self, selecting):
-        if self._program is None:
-            self._program = self._build_program(selecting)
-        return self._program
+    def _compiled_program(self, selecting, curve):
+        if self._program is None or self._program[0] != (selecting, curve):
+            self._program = ((selecting, curve), self._build_program(selecting, curve))
+        return self._program[1]
 
-    def _build_program(self, selecting):
+    def _build_program(self, selecting, curve):
         """jit(vmap over folds of scan over epochs of scan over steps)."""
         import jax
         import jax.numpy as jnp
@@ -237,7 +241,21 @@ class BatchedTrainer:
             correct = jnp.sum(weight * (jnp.argmax(y_pred, -1) == jnp.argmax(yb, -1)))
             return state, (jnp.where(active, loss * count, 0.0), correct, count)
 
-        def epoch(carry, inputs, x_all, y_all, select_index, select_weight):
+        def test_scores(state, x_all, y_all, test_index, test_weight):
+            """(WAR, UAR, loss) of the test rows, as training.curve_point computes them on the host."""
+            trainable, non_trainable, _ = state
+            y_pred, _ = model.stateless_call(trainable, non_trainable, x_all[test_index], training=False)
+            truth = y_all[test_index]
+            hits = test_weight * (jnp.argmax(y_pred, -1) == jnp.argmax(truth, -1))
+            per_class = jnp.sum(truth * test_weight[:, None], 0)
+            recalls = jnp.sum(truth * hits[:, None], 0) / jnp.maximum(per_class, 1.0)
+            present = per_class > 0
+            uar = jnp.sum(jnp.where(present, recalls, 0.0)) / jnp.maximum(jnp.sum(present), 1)
+            p_true = jnp.clip(jnp.sum(truth * y_pred.astype("float32"), -1), 1e-7, 1.0)
+            n = jnp.sum(test_weight)
+            return jnp.stack([jnp.sum(hits) / n, uar, -jnp.sum(test_weight * jnp.log(p_true)) / n])
+
+        def epoch(carry, inputs, x_all, y_all, select_index, select_weight, test_index, test_weight):
             state, best = carry
             index, weight, number = inputs
             state, (loss_sums, corrects, counts) = jax.lax.scan(
@@ -252,15 +270,26 @@ class BatchedTrainer:
                 better = (jnp.sum(counts) > 0) & (select_accuracy > best["accuracy"])  # first epoch of ties
                 best = keep_if(better, {"accuracy": select_accuracy, "epoch": number, "trainable": trainable,
                                         "non_trainable": non_trainable}, best)
-            return (state, best), (jnp.sum(loss_sums) / n, jnp.sum(corrects) / n, select_accuracy)
+            scores = test_scores(state, x_all, y_all, test_index, test_weight) if curve else jnp.zeros(3, jnp.float32)
+            return (state, best), (jnp.sum(loss_sums) / n, jnp.sum(corrects) / n, select_accuracy, scores)
 
-        def chunk(state, best, x_all, y_all, index, weight, numbers, select_index, select_weight):
+        def chunk(state, best, x_all, y_all, index, weight, numbers, select_index, select_weight, test_index, test_weight):
             (state, best), logs = jax.lax.scan(
-                lambda c, i: epoch(c, i, x_all, y_all, select_index, select_weight), (state, best), (index, weight, numbers))
+                lambda c, i: epoch(c, i, x_all, y_all, select_index, select_weight, test_index, test_weight),
+                (state, best), (index, weight, numbers))
             return state, best, logs
 
-        batched = jax.vmap(chunk, in_axes=(0, 0, None, None, 0, 0, None, 0, 0))
+        batched = jax.vmap(chunk, in_axes=(0, 0, None, None, 0, 0, None, 0, 0, 0, 0))
         return jax.jit(batched, donate_argnums=(0, 1))
+
+
+def _padded_rows(row_lists):
+    """(index, weight), (jobs, longest): each job's rows, padded with row 0 at weight 0."""
+    longest = max([len(rows) for rows in row_lists] + [1])
+    index, weight = np.zeros((len(row_lists), longest), np.int32), np.zeros((len(row_lists), longest), np.float32)
+    for f, rows in enumerate(row_lists):
+        index[f, : len(rows)], weight[f, : len(rows)] = rows, 1.0
+    return index, weight
 
 
 def resolve_trainer(choice="auto"):

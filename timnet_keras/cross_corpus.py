@@ -14,7 +14,7 @@ from .evaluation import uar, war
 from .io import time_stamp, write_json_atomic, write_text_atomic
 from .preprocessor import frames_for, mfcc_matrix
 from .run_config import ModelConfig
-from .training import FoldTrainer, RunError
+from .training import FoldTrainer, RunError, predict_padded
 
 
 def fit_frames(x, frames):
@@ -77,8 +77,8 @@ def train_on_pair(trainer, pair, desc="source"):
 
     The one place a cross-corpus model is trained: the cross mode and the reproduction grid both call it.
     """
-    history, _ = trainer.train_fold(0, pair.x_source, pair.y_source, desc=desc)
-    return history, np.asarray(trainer.model.predict(pair.x_target, batch_size=trainer.training.batch_size, verbose=0))
+    history, _ = trainer.train_fold(0, pair.x_source, pair.y_source, pair.x_target, pair.y_target, desc=desc)
+    return history, predict_padded(trainer.model, pair.x_target, trainer.training.batch_size)
 
 
 def cross_corpus(source, target, model_config, training, seeds, mean_signal_length, jit_compile=True, log=print):

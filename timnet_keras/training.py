@@ -113,10 +113,33 @@ def precision_policy(precision):
 
 
 def predict_padded(model, x, batch_size):
-    """`model.predict` in full batches only (the tail padded, then cut): one compiled shape for every fold."""
+    """The model's probabilities in full batches only (the tail padded, then cut): one compiled shape for every fold.
+
+    `predict_on_batch` runs Keras' own compiled predict step, as `predict` does, without building a
+    data pipeline per call: the test-fold curve calls this once per epoch.
+    """
     n = len(x)
     padded = np.concatenate([x, np.resize(x, (-n % batch_size, *x.shape[1:]))]) if n % batch_size else x
-    return model.predict(padded, batch_size=batch_size, verbose=0)[:n]
+    if not n:
+        return np.zeros((0, *model.output.shape[1:]), np.float32)
+    return np.concatenate([np.asarray(model.predict_on_batch(padded[start:start + batch_size]))
+                           for start in range(0, len(padded), batch_size)])[:n]
+
+
+CURVE_KEYS = ("test_accuracy", "test_uar", "test_loss")  # the test-fold curve a fold's history carries, per epoch
+
+
+def curve_point(y_true, probabilities):
+    """One epoch of the test-fold curve: {test_accuracy (WAR), test_uar, test_loss}, accuracies as fractions.
+
+    Example:
+        >>> curve_point(np.array([0, 0, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]]))["test_uar"]
+        0.75
+    """
+    from .evaluation import fold_scores
+
+    scores = fold_scores(np.asarray(y_true), np.asarray(probabilities))
+    return {"test_accuracy": scores["war"] / 100, "test_uar": scores["uar"] / 100, "test_loss": scores["loss"]}
 
 
 class FoldTrainer:
@@ -178,7 +201,11 @@ class FoldTrainer:
         model.train_on_batch(data[0], data[1], sample_weight=data[2])
 
     def train_fold(self, fold, x_train, y_train, x_test=None, y_test=None, desc="fold"):
-        """Trains from fresh weights; returns (history, selected_epoch). The model keeps the selected weights."""
+        """Trains from fresh weights; returns (history, selected_epoch). The model keeps the selected weights.
+
+        With a test part, the history carries its curve (`CURVE_KEYS`, one forward pass per epoch):
+        recorded for the paper's test-selected protocol, never used to select unless selection is best-test.
+        """
         from tqdm import tqdm
 
         model = self.compiled_model()
@@ -213,6 +240,8 @@ class FoldTrainer:
             if not np.isfinite(logs["loss"]):
                 raise RunError(f"fold {fold}: the training loss became {logs['loss']} in epoch {epoch + 1}; nothing of this "
                                f"fold was saved. Lower --lr, or check the features for extreme values")
+            if x_test is not None and len(x_test):
+                logs.update(curve_point(np.argmax(y_test, 1), predict_padded(model, x_test, batch)))
             if validation is not None:
                 probabilities = predict_padded(model, validation[0], batch)
                 logs["val_accuracy"] = float(np.mean(np.argmax(probabilities, 1) == np.argmax(validation[1], 1)))
@@ -282,12 +311,13 @@ def fold_job(features, train, test, fold, seed, selection):
     """The batched trainer's FoldJob of a fold: its training rows and, for a selection, the rows it selects on."""
     from .batched import FoldJob
 
+    test = np.asarray(test)
     if selection == "best-test":
-        return FoldJob(seed, fold, np.asarray(train), np.asarray(test))
+        return FoldJob(seed, fold, np.asarray(train), test, test)
     if selection == "best-val":
         kept, val = validation_split(features.classes[train], seed)
-        return FoldJob(seed, fold, np.asarray(train)[kept], np.asarray(train)[val])
-    return FoldJob(seed, fold, np.asarray(train))
+        return FoldJob(seed, fold, np.asarray(train)[kept], np.asarray(train)[val], test)
+    return FoldJob(seed, fold, np.asarray(train), test=test)
 
 
 def _train_batched(features, run_config, run_dir, todo, keep, log):
