@@ -134,6 +134,65 @@ CASES = [
                                                         write_demo_wavs(str(root / "w"), 1)[0], "--output", str(root / "no" / "p.csv")],
      ["--output", "does not exist"]),
 ]
+def _predict(*argv):
+    return lambda root, run: ["--mode", "predict", "--data", "DEMO", "--test_path", run, "--wav",
+                              write_demo_wavs(str(root / "w"), 1)[0], *argv]
+
+
+def _edit_run_config(change):
+    def setup(root, run):
+        import json
+
+        path = os.path.join(run, "run_config.json")
+        config = json.load(open(path))
+        change(config)
+        open(path, "w").write(json.dumps(config))
+        return ["--mode", "test", "--data", "DEMO", "--test_path", run]
+
+    return setup
+
+
+def _edit_cache(change):
+    def setup(root, run):
+        with np.load(_cache(root)) as data:
+            arrays = {k: data[k] for k in data.files}
+        change(arrays)
+        np.savez(_cache(root), **arrays)
+        return ["--mode", "test", "--data", "DEMO", "--test_path", run]
+
+    return setup
+
+
+def _one_speaker(arrays):
+    arrays["speakers"] = np.full(len(arrays["x"]), "s1")
+
+
+CASES += [
+    ("--hop longer than --window", _predict("--window", "2", "--hop", "3"), ["--hop 3", "--window 2"]),
+    ("--silence_db above full scale", _predict("--window", "2", "--silence_db", "10"), ["--silence_db 10", "dBFS"]),
+    ("--silence_db without --window", _predict("--silence_db", "-40"), ["--silence_db", "--window"]),
+    ("--random_seed negative", _flag("--random_seed", "-1"), None),
+    ("--activation unknown to Keras", _flag("--activation", "rellu"), ["--activation 'rellu'"]),
+    ("--gpu not an index", _flag("--gpu", "first"), ["--gpu 'first'"]),
+    ("an abbreviated flag", lambda root, run: ["--mode", "train", "--resume", run, "--ep", "3"], ["--ep"]),
+    ("a run of another corpus than --data", lambda root, run: ["--mode", "test", "--data", "EMOVO", "--test_path", run],
+     ["holds a DEMO model but --data is EMOVO"]),
+    ("--source and --target the same corpus", lambda root, run: ["--mode", "cross", "--source", "DEMO", "--target", "demo"],
+     ["--source and --target are both DEMO"]),
+    ("--fold beyond the run's folds", lambda root, run: ["--mode", "export", "--data", "DEMO", "--test_path", run, "--fold", "5",
+                                                       "--output", str(root / "exported")], ["--fold 5", "folds 1 to 4"]),
+    ("predict --output naming a folder", _predict("--output", "."), ["--output .", "is a folder"]),
+    ("predict a file that does not exist", lambda root, run: ["--mode", "predict", "--test_path", run, "--wav", "/no/such.wav"],
+     ["--wav: no such file: /no/such.wav"]),
+    ("run config with the seed as a string", _edit_run_config(lambda c: c.update(seed="46")),
+     ["run_config.json", "field 'seed' is \"46\" (a str); expected int"]),
+    ("run config with a misspelt field", _edit_run_config(lambda c: c.update(sede=46)), ["unknown field 'sede'"]),
+    ("cache re-extracted at another length", _edit_cache(lambda a: a.update(x=a["x"][:, :10])),
+     ["DEMO cache has 10 frames per utterance", "trained on 17"]),
+    ("--protocol speaker with one speaker", lambda root, run: (_edit_cache(_one_speaker)(root, run),
+                                                               ["--mode", "train", "--data", "DEMO", *TINY, "--protocol", "speaker"])[1],
+     ["at least two speakers", "--speaker_regex"]),
+]
 SETUPS = {"cache without x": (_npz_without_x, None), "cache with NaN": (_npz_with_nan, None),
           "crafted pickle .npy": (_crafted_pickle, None), "mixed 4- and 5-fold weights": (_mixed_folds, None)}
 
@@ -342,3 +401,148 @@ def test_overwrite_replaces_an_earlier_export_and_leaves_no_temporaries(workspac
     assert cli.main([*export, "--overwrite"]) == 0
     assert json.load(open(out / "timnet_export.json"))["fold"] is None  # the new export, not the old one
     assert sorted(os.listdir(root)) == sorted(["MFCC", "Models", "Results", "exported"])
+
+
+# --- extraction flags: label lists and speaker patterns ----------------------------------------
+
+@pytest.mark.parametrize("flags,words", [
+    (["--labels", "calm,calm,joy"], ["--labels calm,calm,joy", "'calm' is listed twice"]),
+    (["--labels", "calm,,joy"], ["--labels calm,,joy", "a blank name"]),
+    (["--labels", "calm"], ["--labels calm", "at least two"]),
+    (["--speaker_regex", "(unclosed"], ["--speaker_regex '(unclosed'", "not a regular expression"]),
+])
+def test_extraction_refuses_label_lists_and_patterns_that_would_give_a_wrong_corpus(tmp_path, capsys, flags, words):
+    folder = _own_corpus(tmp_path)
+    before = snapshot(tmp_path)
+    status = cli.extract_main(["--data_name", "Mine", "--wav_dir", str(folder), "--mfcc_path", str(tmp_path / "MFCC"),
+                               "--workers", "1", *flags])
+    lines = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert status == 2 and len(lines) == 1 and all(word in lines[0] for word in words), lines
+    assert snapshot(tmp_path) == before
+
+
+def test_a_corpus_with_one_class_folder_is_refused_instead_of_training_to_100_percent(tmp_path, capsys):
+    folder = _own_corpus(tmp_path)
+    shutil.rmtree(folder / "joy")
+    status = cli.extract_main(["--data_name", "Mine", "--wav_dir", str(folder), "--mfcc_path", str(tmp_path / "MFCC"),
+                               "--workers", "1"])
+    assert status == 2 and "at least two distinct class folders" in capsys.readouterr().err
+    assert not (tmp_path / "MFCC").exists()
+
+
+# --- the Python API: arrays converted as librosa would take them, or refused --------------------
+
+@pytest.fixture(scope="module")
+def small_classifier():
+    from timnet_keras import MfccPreprocessor, TimnetBackbone, TimnetClassifier
+
+    return TimnetClassifier(TimnetBackbone(frames=17, num_blocks=2), 4, preprocessor=MfccPreprocessor(8192))
+
+
+def test_integer_pcm_and_stereo_signals_give_the_answer_of_their_float_mono(small_classifier):
+    mono = (0.3 * np.sin(np.linspace(0, 900, 16000))).astype(np.float32)
+    pcm = np.round(mono * 32767).astype(np.int16)
+    expected = small_classifier.predict_signals([pcm.astype(np.float32) / 32768], 16000)
+    np.testing.assert_allclose(small_classifier.predict_signals([pcm], 16000), expected, atol=1e-6)
+    stereo = np.stack([mono, mono], axis=1)  # (samples, channels), as soundfile reads it
+    np.testing.assert_allclose(small_classifier.predict_signals([stereo], 16000),
+                               small_classifier.predict_signals([mono], 16000), atol=1e-6)
+
+
+@pytest.mark.parametrize("call,words", [
+    (lambda c: c.predict_signals([np.zeros(1000, np.float32)], sample_rate=0), "sample_rate 0"),
+    (lambda c: c.predict_signals([np.zeros(0, np.float32)], 16000), "no samples"),
+    (lambda c: c.predict_signals([np.full(100, np.nan, np.float32)], 16000), "NaN"),
+    (lambda c: c.predict_signals([np.array(["a", "b"])], 16000), "is not audio"),
+    (lambda c: c.predict_signals([], 16000), "non-empty list"),
+    (lambda c: c.predict_signals(np.zeros((16000, 2), np.float32), 16000), "pass a list of recordings"),
+    (lambda c: c.predict_files([]), "non-empty list of audio file paths"),
+])
+def test_the_python_api_refuses_what_is_not_audio_with_one_message(small_classifier, call, words):
+    from timnet_keras.errors import InputError
+
+    with pytest.raises(InputError, match=None) as refused:
+        call(small_classifier)
+    assert words in str(refused.value)
+
+
+def test_a_silent_recordings_timeline_is_valid_json(small_classifier, tmp_path):
+    import json
+
+    from timnet_keras.timeline import predict_timeline, timeline_text
+
+    path = str(tmp_path / "silence.wav")
+    soundfile.write(path, np.zeros(3 * 16000, np.float32), 16000)
+    rows = predict_timeline(small_classifier, path, 1.0, 1.0)
+    text = timeline_text(rows, json_format=True)
+    windows = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert windows and all(w["level_db"] is None and w["silent"] for w in windows)
+
+
+# --- the registry: a record counts once, in its own place, and one driver at a time -------------
+
+def _registry_with_one_record(tmp_path):
+    from timnet_keras.registry import Unit, UnitRecord, write_record
+
+    unit = Unit("cv", "DEMO", "timnet", 46, 1, fold=1, n_folds=2)
+    record = UnitRecord(unit, ("a", "b"), np.arange(2), np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]))
+    return str(tmp_path / "registry"), write_record(str(tmp_path / "registry"), record)
+
+
+def test_a_truncated_record_is_listed_as_damaged_not_done(tmp_path, capsys):
+    registry, path = _registry_with_one_record(tmp_path)
+    truncate(path, 40)
+    assert cli.reproduce_main(["--table", "1", "--corpora", "DEMO", "--split_fold", "2", "--epoch", "1", "--registry", registry,
+                               "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == ["damaged  cv/DEMO/timnet/seed46-e1/fold01",
+                                                         "todo  cv/DEMO/timnet/seed46-e1/fold02"]
+
+
+def test_a_record_copied_under_another_units_key_is_refused_not_counted_twice(tmp_path):
+    from timnet_keras.registry import RegistryError, finished_units, read_records
+
+    registry, path = _registry_with_one_record(tmp_path)
+    shutil.copy(path, path.replace("fold01", "fold02"))
+    assert finished_units(registry) == {"cv/DEMO/timnet/seed46-e1/fold01"}
+    with pytest.raises(RegistryError, match="holds the record of unit cv/DEMO/timnet/seed46-e1/fold01, not of .*fold02"):
+        read_records(registry)
+
+
+def test_a_second_grid_driver_on_one_registry_is_refused_and_a_stale_lock_is_taken_over(tmp_path):
+    import socket
+
+    from timnet_keras.registry import LOCK, RegistryError, driver_lock
+
+    registry = str(tmp_path / "registry")
+    with driver_lock(registry):
+        with pytest.raises(RegistryError, match=f"another grid driver \\(pid {os.getpid()}\\) is running"):
+            with driver_lock(registry):
+                pass
+    assert not os.path.exists(os.path.join(registry, LOCK))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    open(os.path.join(registry, LOCK), "w").write(f"{socket.gethostname()} {dead.strip()}")
+    with driver_lock(registry):  # the owner is gone: taken over
+        assert open(os.path.join(registry, LOCK)).read() == f"{socket.gethostname()} {os.getpid()}"
+
+
+# --- the disk: an OS error is one line naming the path, and nothing is half-written --------------
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_error_line_naming_the_path(workspace, monkeypatch, capsys):
+    import errno
+
+    from timnet_keras import io
+
+    root, run, flags = workspace
+    real = io.write_atomic
+
+    def full(path, write):
+        if path.endswith(".json"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        return real(path, write)
+
+    monkeypatch.setattr(io, "write_atomic", full)
+    status = cli.main(["--mode", "test", "--data", "DEMO", "--test_path", run, *flags])
+    lines = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert status == 2 and len(lines) == 1 and lines[0].endswith(": No space left on device"), lines
+    assert not glob.glob(str(root / "**" / "*.tmp-*"), recursive=True)

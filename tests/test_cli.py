@@ -160,11 +160,15 @@ def test_a_fold_count_that_does_not_match_the_files_is_refused(workspace, capsys
 
 @needs_emodb_46
 @pytest.mark.shared
-def test_weights_that_do_not_fit_the_data_are_a_one_line_error(workspace, capsys):
+def test_weights_that_do_not_fit_the_data_are_a_one_line_error(workspace, capsys, tmp_path):
     _, paths = workspace  # DEMO has 4 classes and 87... frames; the EMODB files have 7 classes
     assert cli.main(["--mode", "test", "--data", "DEMO", "--test_path", EMODB_46, "--random_seed", "46", *paths]) == 2
-    err = capsys.readouterr().err
-    assert "holds 7 classes" in err and "expects 4 classes" in err
+    assert "holds a EMODB model but --data is DEMO" in capsys.readouterr().err  # the folder's name says its corpus
+    renamed = tmp_path / "weights"  # a name that says nothing: the weights themselves do not fit
+    os.symlink(EMODB_46, renamed)
+    assert cli.main(["--mode", "test", "--data", "DEMO", "--test_path", str(renamed), "--random_seed", "46", *paths]) == 2
+    err = capsys.readouterr().err  # the frames differ before the classes do
+    assert "DEMO cache has 17 frames per utterance" in err and "was trained on 87" in err
 
 
 def test_an_output_in_a_missing_folder_names_the_users_path(workspace, capsys, tmp_path):

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import TimnetError
 from .io import write_atomic
 
 
-class CacheError(ValueError):
+class CacheError(TimnetError):
     """A feature cache that is missing or cannot be used; the message says what to do."""
 
 

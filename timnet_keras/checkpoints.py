@@ -14,6 +14,7 @@ import re
 import h5py
 import numpy as np
 
+from .errors import TimnetError
 from .io import write_atomic
 
 
@@ -27,7 +28,7 @@ _AUTHORS_PREFIX = {
 CONFIG_ATTRIBUTE = "timnet_keras_config"
 
 
-class WeightsMismatchError(ValueError):
+class WeightsMismatchError(TimnetError):
     """A weights file that does not fit the model it is loaded into."""
 
 

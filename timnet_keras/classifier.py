@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from .backbone import TimnetBackbone
+from .errors import InputError
 from .layers import PACKAGE
 from .padding import real_rows
 from .preprocessor import MfccPreprocessor
@@ -96,7 +97,7 @@ class TimnetClassifier(keras.Model):
 
         if fold is not None:
             if not 1 <= fold <= len(files):
-                raise ValueError(f"fold {fold} of a {len(files)}-fold run does not exist; choose 1..{len(files)}")
+                raise InputError(f"fold {fold} of a {len(files)}-fold run does not exist; choose 1..{len(files)}")
             files = [files[fold - 1]]
         preprocessor = MfccPreprocessor.from_settings(run_config.features) if run_config.features else None
         classifier = cls.from_model_config(run_config.model, run_config.labels or None, preprocessor, len(files))
@@ -155,10 +156,21 @@ class TimnetClassifier(keras.Model):
 
     def predict_files(self, paths, batch_size=64):
         """Probabilities (n, classes) of audio files (one centre window each, as the authors)."""
+        if isinstance(paths, (str, os.PathLike)) or not len(paths):
+            raise InputError("predict_files takes a non-empty list of audio file paths")
         return self.predict(self._needs_preprocessor()(paths), batch_size=batch_size, verbose=0)
 
     def predict_signals(self, signals, sample_rate, batch_size=64):
-        """Probabilities (n, classes) of signals sampled at `sample_rate`."""
+        """Probabilities (n, classes) of signals sampled at `sample_rate` (a list of arrays, or one 2-D batch).
+
+        Integer PCM is scaled as soundfile reads it and (samples, channels) is averaged to mono
+        (`inputs.audio_array`); an empty signal, a rate that is not positive or NaN are refused.
+        """
+        if isinstance(signals, np.ndarray) and (signals.ndim == 1 or (signals.ndim == 2 and signals.shape[1] <= 8)):
+            raise InputError(f"predict_signals got one array of shape {signals.shape}: pass a list of recordings, "
+                             f"[signal] for one (a (samples, channels) recording is averaged to mono)")
+        if not len(signals):
+            raise InputError("predict_signals takes a non-empty list of signals")
         return self.predict(self._needs_preprocessor()(signals, sample_rate=sample_rate), batch_size=batch_size, verbose=0)
 
     def predicted_labels(self, probabilities):

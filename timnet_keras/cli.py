@@ -11,8 +11,10 @@ import os
 import sys
 
 from .config import TRAINING_DEFAULTS, canonical_name, default_num_blocks, default_seed, known_corpus_names
+from .errors import InputError, TimnetError
 
 EXIT_ERROR = 2
+DEFAULT_DATA = "EMODB"  # the authors' main.py default
 
 
 # --- flag types: a bad value is argparse's own one-line error, exit status 2 -----------------
@@ -47,22 +49,11 @@ def within(low, high, include_low=True):
 positive = within(0, float("inf"), include_low=False)
 
 
-def _expected_errors():
-    from .cache import CacheError
-    from .checkpoints import WeightsMismatchError
-    from .corpora import CorpusError
-    from .folds import ProtocolError
-    from .grid import GridError
-    from .preprocessor import BadAudioError
-    from .registry import RegistryError
-    from .results import ResultsError
-    from .run_store import RunStoreError
-    from .export import ExportError
-    from .timeline import TimelineError
-    from .training import RunError
-
-    return (CacheError, ExportError, TimelineError, WeightsMismatchError, CorpusError, BadAudioError, RunError, RunStoreError, ProtocolError,
-            ResultsError, GridError, RegistryError, FileNotFoundError)
+def _error_line(error):
+    """One line for an expected failure: our own errors say what to do; an OS error names its path."""
+    if isinstance(error, OSError) and not isinstance(error, TimnetError) and error.filename:
+        return f"{error.filename}: {error.strerror or error}"
+    return str(error)
 
 
 class Terminated(KeyboardInterrupt):
@@ -80,13 +71,12 @@ def _run(function, argv):
     try:
         return function(argv)
     except KeyboardInterrupt as interrupt:
-        print("interrupted: finished files are kept; a training run resumes with --resume RUN_DIR", file=sys.stderr)
+        resume = getattr(interrupt, "resume_command", None)
+        print("interrupted: finished files are kept" + (f"; continue with: {resume}" if resume else ""), file=sys.stderr)
         return 143 if isinstance(interrupt, Terminated) else 130
-    except Exception as error:  # only our expected errors become one line
-        if isinstance(error, _expected_errors()):
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_ERROR
-        raise
+    except (TimnetError, OSError) as error:  # expected failures (disk full included) become one line
+        print(f"error: {_error_line(error)}", file=sys.stderr)
+        return EXIT_ERROR
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -111,7 +101,7 @@ def _data_name(name):
 # --- extract_feature.py ---------------------------------------------------------------------
 
 def extract_parser():
-    p = argparse.ArgumentParser(description="Extract TIM-Net's MFCC features of a corpus into MFCC/<DATA>.npz")
+    p = argparse.ArgumentParser(allow_abbrev=False, description="Extract TIM-Net's MFCC features of a corpus into MFCC/<DATA>.npz")
     p.add_argument("--data_name", required=True, help=f"{', '.join(known_corpus_names())}, or any name for a folder-per-class corpus")
     p.add_argument("--wav_dir", help="the corpus' audio (default: SER_WAV_DATA/<DATA>)")
     p.add_argument("--mean_signal_length", default=None, help="samples to pad/crop to, or 'auto' (default: the corpus table; auto for own corpora)")
@@ -144,9 +134,14 @@ def _extract(argv):
             length = at_least(N_FFT)(length)
         except argparse.ArgumentTypeError as error:
             extract_parser().error(f"argument --mean_signal_length: {error} (or 'auto')")
+    from .inputs import label_list, speaker_pattern
+
+    labels = label_list(args.labels) if args.labels is not None else None
+    if args.speaker_regex is not None:
+        speaker_pattern(args.speaker_regex)
     path, features = extract_to_cache(
         name, args.mfcc_path, wav_dir=wav_dir, mean_signal_length=length, workers=args.workers, skip_bad=args.skip_bad,
-        labels=args.labels.split(",") if args.labels else None, speaker_regex=args.speaker_regex,
+        labels=list(labels) if labels else None, speaker_regex=args.speaker_regex,
     )
     counts = ", ".join(f"{label} {int(n)}" for label, n in zip(features.labels, features.y.sum(axis=0)))
     print(f"{name}: x {features.x.shape}, {counts}; mean_signal_length {features.settings['mean_signal_length']}")
@@ -158,9 +153,10 @@ def _extract(argv):
 
 def main_parser():
     d = TRAINING_DEFAULTS
-    p = argparse.ArgumentParser(description="TIM-Net: train (k-fold CV), test saved fold weights, predict, cross-corpus")
+    p = argparse.ArgumentParser(allow_abbrev=False, description="TIM-Net: train (k-fold CV), test saved fold weights, predict, cross-corpus")
     p.add_argument("--mode", default="train", choices=("train", "test", "predict", "cross", "export"))
-    p.add_argument("--data", default="EMODB", help=f"corpus: {', '.join(known_corpus_names())} or an own extracted corpus")
+    p.add_argument("--data", default=None, help=f"corpus: {', '.join(known_corpus_names())} or an own extracted corpus "
+                   f"(default: the run's own corpus, else {DEFAULT_DATA})")
     p.add_argument("--model_path", default="Models", help="run folders (default: ./Models)")
     p.add_argument("--result_path", default="Results", help="result folders (default: ./Results)")
     p.add_argument("--test_path", default=None, help="run folder or authors' weights folder (default: newest run of --data)")
@@ -173,14 +169,14 @@ def main_parser():
     p.add_argument("--batch_size", type=at_least(1), default=d["batch_size"])
     p.add_argument("--epoch", type=at_least(1), default=d["epoch"])
     p.add_argument("--dropout", type=within(0, 1), default=d["dropout"])
-    p.add_argument("--random_seed", type=int, default=None, help="default: the corpus' seed of the released weights (EMODB 46)")
+    p.add_argument("--random_seed", type=at_least(0), default=None, help="default: the corpus' seed of the released weights (EMODB 46)")
     p.add_argument("--activation", default=d["activation"])
     p.add_argument("--filter_size", type=at_least(1), default=d["filter_size"])
     p.add_argument("--dilation_size", type=at_least(1), default=None, help="blocks per direction (default: the corpus table's, 8; IEMOCAP 10)")
     p.add_argument("--kernel_size", type=at_least(1), default=d["kernel_size"])
     p.add_argument("--stack_size", type=at_least(1), default=d["stack_size"])
     p.add_argument("--split_fold", type=at_least(2), default=d["split_fold"])
-    p.add_argument("--gpu", default="0", help="CUDA device index; the CPU is used when there is none")
+    p.add_argument("--gpu", default=None, help="CUDA device index (sets CUDA_VISIBLE_DEVICES; left alone when not given)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None,
                    help="Keras backend (default: KERAS_BACKEND, else tensorflow); jax trains in half the memory, more slowly on CPU")
     p.add_argument("--model", default="timnet", choices=("timnet", "tcn", "no_bd", "no_ms", "no_df"),
@@ -219,7 +215,11 @@ def main_parser():
 def setup_device(gpu, backend=None):
     """Select the Keras backend and the CUDA device (memory growth); say once when running on the CPU."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    if gpu is not None:  # the user's own CUDA_VISIBLE_DEVICES stands unless --gpu says otherwise
+        from .inputs import check_gpu
+
+        check_gpu(gpu)
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     if backend:
         if importlib.util.find_spec(backend) is None:
             _fail(f"--backend {backend}: {backend} is not installed; pip install {backend}")
@@ -242,7 +242,7 @@ def setup_device(gpu, backend=None):
 
         configure_jax_compiler()  # before JAX starts its backend: the schedule is read then
         gpus = [d for d in jax.devices() if d.platform == "gpu"]
-    print(f"running on GPU {gpu}" if gpus else "no GPU found: running on the CPU")
+    print(f"running on GPU {os.environ.get('CUDA_VISIBLE_DEVICES', '0')}" if gpus else "no GPU found: running on the CPU")
 
 
 def main(argv=None):
@@ -288,29 +288,39 @@ def _features(args, name):
 
 def _main(argv):
     args = main_parser().parse_args(argv)
+    from .inputs import check_window
+
+    check_window(args.window, args.hop, args.silence_db)
     if args.mode == "cross":
         return _cross(args)
-    name = _data_name(args.data)
-    if args.mode == "train" and args.resume and "--data" not in _typed_flags(argv if argv is not None else sys.argv[1:]):
+    name = _data_name(args.data or DEFAULT_DATA)
+    if args.mode == "train" and args.resume and args.data is None:
         from .run_store import read_run_config
 
         name = read_run_config(args.resume.rstrip("/")).data  # the run knows its corpus
+    test_path = None
+    if args.mode in ("test", "predict", "export"):
+        _check_output(args)
+        test_path, name = _chosen_run(args, name)
     from .cache import cache_path
 
-    if args.mode != "predict" and canonical_name(args.data) is None and not os.path.isfile(cache_path(args.mfcc_path, name)) \
+    if args.mode != "predict" and canonical_name(name) is None and not os.path.isfile(cache_path(args.mfcc_path, name)) \
             and not args.wav_dir:
-        _fail(f"unknown --data {args.data!r}: not one of {', '.join(known_corpus_names())} "
+        _fail(f"unknown --data {name!r}: not one of {', '.join(known_corpus_names())} "
               f"and no {cache_path(args.mfcc_path, name)}; extract it with Code/extract_feature.py")
     if args.mode == "predict":
-        return _predict(args, name)
+        return _predict(args, name, test_path)
     if args.mode == "export":
-        return _export(args, name)
+        return _export(args, name, test_path)
     setup_device(args.gpu, args.backend)
     from . import runs
 
     features = _features(args, name)
     seed = _seed(args, name)
     if args.mode == "train":
+        from .inputs import check_activation
+
+        check_activation(args.activation)
         model_config = _model_config(args, name, *features.x.shape[1:], len(features.labels))
         run_config = runs.new_run_config(features, name, model_config, _training(args), args.protocol, args.select, seed,
                                          args.split_fold, args.jit_compile, _trainer(args))
@@ -318,9 +328,6 @@ def _main(argv):
             _check_resume_flags(args, argv if argv is not None else sys.argv[1:], run_config)
         runs.train(features, run_config, args.model_path, args.result_path, resume=args.resume, run_eagerly=args.run_eagerly)
     else:
-        from .run_store import newest_run
-
-        test_path = args.test_path or newest_run(args.model_path, name)
         runs.test(features, test_path, args.result_path, data_name=name, seed=args.random_seed, tsne=args.tsne)
     return 0
 
@@ -353,7 +360,43 @@ def _check_resume_flags(args, argv, requested):
               f"those flags, start a new run, or pass --force to resume with the run's own settings")
 
 
-def _predict(args, name):
+def _check_output(args):
+    """--output of predict (a file in an existing folder) and export (a new folder, or an earlier export of ours)."""
+    if args.mode == "export":
+        if not args.output:
+            _fail("export mode needs --output DIR (the folder to create)")
+        if os.path.lexists(args.output):
+            if not args.overwrite:
+                _fail(f"--output {args.output} exists; choose another folder or add --overwrite")
+            from .export import refuse_to_replace
+
+            refuse_to_replace(args.output)
+    elif args.mode == "predict" and args.output:
+        if os.path.isdir(args.output):
+            _fail(f"--output {args.output} is a folder; name a .csv or .json file to write")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+            _fail(f"--output {args.output}: folder {os.path.dirname(os.path.abspath(args.output))} does not exist; "
+                  f"create it first")
+
+
+def _chosen_run(args, name):
+    """(folder, corpus) of --test_path, or of the newest finished run of --data; says which, before any work.
+
+    Our run knows its corpus; --data, when given, must agree with it (and with an authors' folder's name).
+    """
+    from . import run_store
+
+    test_path = os.path.normpath(args.test_path) if args.test_path else run_store.newest_run(args.model_path, name)
+    run_config, files = run_store.read_saved_run(test_path, corpus=name)
+    if args.data is not None or run_config.source:
+        run_store.check_corpus(test_path, run_config, name)
+    if args.fold is not None and not 1 <= args.fold <= len(files):
+        raise InputError(f"--fold {args.fold}: {test_path} has folds 1 to {len(files)}")
+    print(run_store.describe_run(test_path, run_config, len(files)))
+    return test_path, (name if run_config.source else run_config.data)
+
+
+def _predict(args, name, test_path):
     from .corpora import audio_files
 
     paths = list(args.wav or [])
@@ -363,12 +406,12 @@ def _predict(args, name):
         paths += sorted(audio_files(args.wav_dir, recursive=True))
     if not paths:
         _fail("predict mode needs --wav FILE [FILE ...] or --wav_dir DIR")
-    if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
-        _fail(f"--output {args.output}: folder {os.path.dirname(os.path.abspath(args.output))} does not exist; create it first")
+    if not any(os.path.isfile(path) for path in paths):  # before the backend starts: a typo costs no start-up
+        _fail(f"--wav: no such file: {', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}")
     setup_device(args.gpu, args.backend)
     from . import prediction
 
-    classifier, _ = _saved_classifier(args, name)
+    classifier = _saved_classifier(test_path, name)
     if args.window:
         return _predict_timeline(args, classifier, paths)
     rows, errors = prediction.predict_files(classifier, paths)
@@ -385,15 +428,14 @@ def _predict(args, name):
     return 0 if rows else EXIT_ERROR
 
 
-def _saved_classifier(args, name, fold=None):
-    """(classifier, folder) of --test_path (a run of ours or an authors' folder of --data; default: the newest run)."""
+def _saved_classifier(test_path, name, fold=None):
+    """The classifier of a run of ours or an authors' folder of corpus `name`."""
     from . import run_store
     from .classifier import TimnetClassifier
 
-    test_path = args.test_path or run_store.newest_run(args.model_path, name)
     if run_store.is_run_dir(test_path):
-        return TimnetClassifier.from_run(test_path, fold=fold), test_path
-    return TimnetClassifier.from_weights(test_path, corpus=name, fold=fold), test_path
+        return TimnetClassifier.from_run(test_path, fold=fold)
+    return TimnetClassifier.from_weights(test_path, corpus=name, fold=fold)
 
 
 def _predict_timeline(args, classifier, paths):
@@ -426,17 +468,9 @@ def _predict_timeline(args, classifier, paths):
     return 0 if rows else EXIT_ERROR
 
 
-def _export(args, name):
-    if not args.output:
-        _fail("export mode needs --output DIR (the folder to create)")
-    if os.path.lexists(args.output):
-        if not args.overwrite:
-            _fail(f"--output {args.output} exists; choose another folder or add --overwrite")
-        from .export import refuse_to_replace
-
-        refuse_to_replace(args.output)
+def _export(args, name, test_path):
     setup_device(args.gpu, args.backend)
-    classifier, test_path = _saved_classifier(args, name, fold=args.fold)
+    classifier = _saved_classifier(test_path, name, fold=args.fold)
     manifest = classifier.export_bundle(args.output, args.format, overwrite=args.overwrite,
                                         source=os.path.abspath(test_path), fold=args.fold)
     what = f"fold {args.fold}" if args.fold else f"{manifest.ensemble_size} folds averaged"
@@ -448,6 +482,9 @@ def _export(args, name):
 def _cross(args):
     if not args.source or (args.source.lower() != "all" and not args.target):
         _fail("cross mode needs --source CORPUS --target CORPUS, or --source all")
+    if args.target and _data_name(args.source) == _data_name(args.target):
+        _fail(f"--source and --target are both {_data_name(args.source)}: a cross-corpus result needs two corpora "
+              f"(for one corpus, --mode train gives its cross-validated figure)")
     setup_device(args.gpu, args.backend)
     from .cache import cache_path, load_features
     from .config import DEFAULT_SEED
@@ -476,7 +513,7 @@ def _cross(args):
 # --- reproduce.py ---------------------------------------------------------------------------
 
 def reproduce_parser():
-    p = argparse.ArgumentParser(description="Reproduce the paper's tables: a resumable grid of units, each leaving a "
+    p = argparse.ArgumentParser(allow_abbrev=False, description="Reproduce the paper's tables: a resumable grid of units, each leaving a "
                                             "record in the registry; REPRODUCTION.md is generated from the records")
     p.add_argument("--table", default="1", help="1, 2, 3, a comma list (1,3) or all (default: 1)")
     p.add_argument("--corpora", default="EMODB,CASIA,EMOVO", help="comma list of corpora (default: EMODB,CASIA,EMOVO)")
@@ -497,7 +534,7 @@ def reproduce_parser():
     p.add_argument("--mfcc_path", default="MFCC", help="feature caches (default: ./MFCC)")
     p.add_argument("--corpora_dir", default=None, help="extract a missing cache from <corpora_dir>/<CORPUS>/ (e.g. ../shared/corpora)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None)
-    p.add_argument("--gpu", default="0")
+    p.add_argument("--gpu", default=None, help="CUDA device index (sets CUDA_VISIBLE_DEVICES; left alone when not given)")
     p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
     p.add_argument("--run-eagerly", dest="run_eagerly", action="store_true", help="no graph at all (tiny grids, debugging)")
     p.add_argument("--trainer", choices=("auto", "batched", "sequential"), default="auto",
@@ -525,9 +562,11 @@ def _reproduce(argv):
         print(f"report: {write_report(args.registry, args.report)}")
         return 0
     if args.dry_run:
-        done = finished_units(args.registry)
+        damaged = []
+        done = finished_units(args.registry, damaged)
+        unusable = dict(damaged)
         for unit in expand(spec):
-            print(f"{'done' if unit.key in done else 'todo'}  {unit.key}")
+            print(f"{'done' if unit.key in done else 'damaged' if unit.key in unusable else 'todo'}  {unit.key}")
         return 0
     setup_device(args.gpu, args.backend)
     from .reproduction import reproduce
@@ -541,7 +580,7 @@ def _reproduce(argv):
 
 
 def summarize_main(argv=None):
-    p = argparse.ArgumentParser(description="One Markdown table (the paper's Table 1 layout) of the runs under Results/")
+    p = argparse.ArgumentParser(allow_abbrev=False, description="One Markdown table (the paper's Table 1 layout) of the runs under Results/")
     p.add_argument("result_path", nargs="?", default="Results")
     p.add_argument("--output", help="also write the table to this file")
     args = p.parse_args(argv)

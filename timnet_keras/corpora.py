@@ -11,13 +11,14 @@ import os
 import re
 from collections import namedtuple
 
+from .errors import TimnetError
 from .config import CORPORA, canonical_name
 
 Utterance = namedtuple("Utterance", "path label speaker")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")  # what libsndfile reads under the corpus' own names
 
 
-class CorpusError(ValueError):
+class CorpusError(TimnetError):
     """A corpus folder that cannot be read; the message says what to do."""
 
 
@@ -186,6 +187,9 @@ def read_class_folders(root, labels=None, speaker_regex=None):
     """
     if labels is None:
         labels = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if len(set(labels)) < 2 or len(set(labels)) != len(labels):
+        raise CorpusError(f"{root}: class folders {', '.join(labels) or 'none'}; an emotion corpus needs at least two "
+                          f"distinct class folders (one sub-folder of audio per class)")
     pattern = re.compile(speaker_regex) if speaker_regex else None
     out = []
     for label in labels:

@@ -13,13 +13,14 @@ import os
 import shutil
 import tempfile
 
+from .errors import TimnetError
 from .config import HOP_LENGTH, N_FFT
 
 FORMATS = {"keras": "model.keras", "saved_model": "saved_model", "tflite": "model.tflite", "onnx": "model.onnx"}
 MANIFEST = "timnet_export.json"
 
 
-class ExportError(ValueError):
+class ExportError(TimnetError):
     """An export that cannot be made as asked; the message says what to do."""
 
 

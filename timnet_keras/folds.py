@@ -7,10 +7,12 @@ speaker keeps every speaker on one side of each fold.
 import numpy as np
 from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut, StratifiedKFold
 
+from .errors import TimnetError
+
 PROTOCOLS = ("kfold", "stratified", "speaker")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(TimnetError):
     """Folds that cannot be drawn; the message says what to do."""
 
 
@@ -38,6 +40,10 @@ def make_folds(features, protocol="kfold", split_fold=10, seed=46):
         if len(speakers) != n or (speakers == "").any():
             raise ProtocolError("--protocol speaker needs a speaker for every file; re-extract with --speaker_regex")
         groups = np.unique(speakers)
+        if len(groups) < 2:
+            raise ProtocolError(f"--protocol speaker needs at least two speakers; the corpus has {len(groups)} "
+                                f"({', '.join(map(str, groups))}): re-extract with a --speaker_regex that finds them, "
+                                f"or use --protocol kfold")
         splitter = LeaveOneGroupOut() if len(groups) <= split_fold else GroupKFold(split_fold)
         splits = splitter.split(np.zeros(n), groups=speakers)
     else:

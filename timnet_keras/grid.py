@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import TimnetError
 from .config import CORPORA, DEFAULT_SEED, TRAINING_DEFAULTS, default_num_blocks, default_seed
 from .registry import Unit, UnitRecord
 
@@ -22,7 +23,7 @@ TABLES = ("1", "3", "2")  # the order the tables are filled in: Table 1 first, t
 CV_FOLDS = TRAINING_DEFAULTS["split_fold"]
 
 
-class GridError(ValueError):
+class GridError(TimnetError):
     """A grid that cannot be run as asked; the message says what to do."""
 
 

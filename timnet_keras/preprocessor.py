@@ -12,11 +12,12 @@ import os
 
 import numpy as np
 
+from .errors import TimnetError
 from . import mfcc
 from .config import HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
 
 
-class BadAudioError(ValueError):
+class BadAudioError(TimnetError):
     """An input file that cannot become features; the message names the file."""
 
 
@@ -92,8 +93,10 @@ class MfccPreprocessor:
         return signal
 
     def resample(self, signal, sample_rate):
-        """A signal at `sample_rate` (mono, or librosa's (channels, samples)) as load would give it."""
-        return mfcc.resample(mfcc.to_mono(np.asarray(signal, dtype=np.float32)), sample_rate, self.sample_rate)
+        """A signal at `sample_rate` as load would give it: checked and made float mono by `inputs.audio_array`."""
+        from .inputs import audio_array
+
+        return mfcc.resample(audio_array(signal, sample_rate), sample_rate, self.sample_rate)
 
     def signal_features(self, signal):
         """One signal already at our sample rate -> (frames, n_mfcc)."""
@@ -109,7 +112,7 @@ class MfccPreprocessor:
             if isinstance(item, (str, os.PathLike)):
                 rows.append(self.file_features(os.fspath(item)))
             else:
-                rows.append(self.signal_features(self.resample(item, sample_rate or self.sample_rate)))
+                rows.append(self.signal_features(self.resample(item, self.sample_rate if sample_rate is None else sample_rate)))
         return np.stack(rows) if rows else np.zeros((0, self.frames, self.n_mfcc), np.float32)
 
     def settings(self):

@@ -11,20 +11,25 @@ atomically by the grid's driver alone.
 Layout: `<registry>/records/cv/<corpus>/<variant>/seed<S>-e<epochs>/fold<K>.json`
 and `<registry>/records/cross/<source>-<target>/<variant>/seed<S>-e<epochs>.json`.
 """
+import contextlib
 import dataclasses
 import glob
 import os
+import socket
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import TimnetError
 from .io import read_json, write_json_atomic
+from .schema import checked_fields
 
 RECORDS = "records"
+LOCK = ".grid.lock"
 RECORD_VERSION = 1
 
 
-class RegistryError(ValueError):
+class RegistryError(TimnetError):
     """A registry record that cannot be used; the message says what to do."""
 
 
@@ -71,9 +76,8 @@ class Unit:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data):
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_json(cls, data, where="unit"):
+        return cls(**checked_fields(cls, data, where))
 
 
 @dataclass
@@ -162,20 +166,90 @@ def write_record(registry, record):
     return path
 
 
+def _key_of_path(path):
+    parts = os.path.normpath(path)[: -len(".json")].split(os.sep)
+    return "/".join(parts[len(parts) - 1 - parts[::-1].index(RECORDS) + 1:]) if RECORDS in parts else None
+
+
 def read_record(path):
+    """A record, checked against its place: a record copied under another unit's key is refused, not counted twice."""
     try:
         data = read_json(path)
-        return UnitRecord.from_json(data)
+        record = UnitRecord.from_json(data)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise RegistryError(f"{path} is not a readable registry record ({error}); delete it and the grid "
                             f"will recompute its unit") from None
+    expected = _key_of_path(path)
+    if expected is not None and (record.unit.key != expected or data.get("key", expected) != expected):
+        raise RegistryError(f"{path} holds the record of unit {record.unit.key}, not of {expected}: it was copied or "
+                            f"moved; delete it and the grid will recompute {expected}")
+    return record
 
 
-def finished_units(registry):
-    """The set of unit keys with a record."""
+def finished_units(registry, damaged=None):
+    """The set of unit keys with a readable record in its own place; a truncated or misplaced one is not finished.
+
+    `damaged`, a list, receives (key, reason) of the records that are there but not usable.
+    """
     root = os.path.join(registry, RECORDS)
-    paths = glob.glob(os.path.join(root, "**", "*.json"), recursive=True)
-    return {os.path.relpath(p, root)[: -len(".json")].replace(os.sep, "/") for p in paths}
+    done = set()
+    for path in glob.glob(os.path.join(root, "**", "*.json"), recursive=True):
+        try:
+            done.add(read_record(path).unit.key)
+        except RegistryError as error:
+            if damaged is not None:
+                damaged.append((_key_of_path(path), str(error)))
+    return done
+
+
+@contextlib.contextmanager
+def driver_lock(registry):
+    """One grid driver per registry: a lock file with the driver's pid, taken over when its process is gone.
+
+    Two drivers on one registry would train the same units twice and race on their records.
+    """
+    os.makedirs(registry, exist_ok=True)
+    path = os.path.join(registry, LOCK)
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = _lock_owner(path)
+            if owner is not None:
+                raise RegistryError(f"another grid driver ({owner}) is running on {registry}/; wait for it to finish or "
+                                    f"stop it (a stale {LOCK} of a finished process is taken over)") from None
+            os.remove(path)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(me)
+        break
+    try:
+        yield
+    finally:
+        try:
+            if open(path).read() == me:
+                os.remove(path)
+        except OSError:
+            pass
+
+
+def _lock_owner(path):
+    """'host pid' of a live lock's owner, or None when the lock is stale (or unreadable)."""
+    try:
+        host, pid = open(path).read().split()
+        pid = int(pid)
+    except (OSError, ValueError):
+        return None
+    if host != socket.gethostname():
+        return f"pid {pid} on {host}"  # another machine's process cannot be checked: assume alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return f"pid {pid}"
 
 
 def read_records(registry):

@@ -10,7 +10,7 @@ import time
 
 from .grid import GridError, expand
 from .io import write_text_atomic
-from .registry import finished_units, write_record
+from .registry import driver_lock, finished_units, write_record
 from .report import VARIANT_NAMES, ablation_comparisons, render
 
 TABLE_3_FIGURE = "table3_paired.png"
@@ -58,10 +58,18 @@ def time_left(unit_seconds, remaining, workers):
 def reproduce(spec, registry, mfcc_path="MFCC", executor="local", corpora_dir=None, report_path="REPRODUCTION.md",
               log=print, **executor_options):
     """Runs every unit of `spec` (a GridSpec) that has no record in `registry`; returns the number trained."""
+    with driver_lock(registry):
+        return _reproduce(spec, registry, mfcc_path, executor, corpora_dir, report_path, log, executor_options)
+
+
+def _reproduce(spec, registry, mfcc_path, executor, corpora_dir, report_path, log, executor_options):
     from tqdm import tqdm
 
     units = expand(spec)
-    done = finished_units(registry)
+    damaged = []
+    done = finished_units(registry, damaged)
+    for key, reason in damaged:
+        log(f"{key}: recomputed: {reason}")
     todo = [u for u in units if u.key not in done]
     log(f"{len(units)} units: {len(units) - len(todo)} finished in {registry}/, {len(todo)} to run ({executor})")
     if not todo:

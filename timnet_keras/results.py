@@ -8,11 +8,12 @@ in every one of them.
 import glob
 import os
 
+from .errors import TimnetError
 from .evaluation import classification_report_csv, console_table, summarize_folds
 from .io import read_json, versions, write_json_atomic, write_text_atomic
 
 
-class ResultsError(ValueError):
+class ResultsError(TimnetError):
     """Results that cannot be read; the message says what to do."""
 
 

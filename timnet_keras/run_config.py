@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .config import DEFAULT_NUM_BLOCKS, N_MFCC, TRAINING_DEFAULTS
+from .schema import checked_fields
 
 SCHEMA_VERSION = 1
 SELECTION_NOTES = {
@@ -44,15 +45,14 @@ class ModelConfig:
         return config
 
     @classmethod
-    def from_dict(cls, data):
-        """From our JSON, including the version-0 keys (`input_shape`, `dilations`, `stacks`)."""
+    def from_dict(cls, data, where="model"):
+        """From our JSON, including the version-0 keys (`input_shape`, `dilations`); other fields checked by name and type."""
         data = dict(data)
         if "input_shape" in data:
             data["frames"], data["n_mfcc"] = data.pop("input_shape")
         if "dilations" in data:
             data["num_blocks"] = data.pop("dilations")
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**checked_fields(cls, data, where))
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,8 @@ class TrainingConfig:
     precision: str = "float32"  # or "bfloat16": mixed precision, float32 variables (opt-in)
 
     @classmethod
-    def from_dict(cls, data):
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+    def from_dict(cls, data, where="training"):
+        return cls(**checked_fields(cls, data or {}, where))
 
 
 @dataclass
@@ -116,11 +115,12 @@ class RunConfig:
         return data
 
     @classmethod
-    def from_json(cls, data):
+    def from_json(cls, data, where="run_config.json"):
+        """The run config of a file; a mistyped or unknown field is named (RecordError), never dropped."""
         data = dict(data)
-        data["model"] = ModelConfig.from_dict(data.get("model") or {})
-        data["training"] = TrainingConfig.from_dict(data.get("training"))
+        data["model"] = ModelConfig.from_dict(data.get("model") or {}, f"{where}: model")
+        data["training"] = TrainingConfig.from_dict(data.get("training"), f"{where}: training")
         data["labels"] = tuple(data.get("labels") or ())
         data.setdefault("schema_version", 0)
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        fields = checked_fields(cls, data, where, ignored=("test_selected",), nested=("model", "training"))
+        return cls(**fields)

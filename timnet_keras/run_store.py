@@ -15,17 +15,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import TimnetError
 from .config import CORPORA, canonical_name, default_num_blocks, default_seed
 from .io import read_json, time_stamp, write_json_atomic
 from .preprocessor import MfccPreprocessor
 from .run_config import ModelConfig, RunConfig
+from .schema import RecordError
 
 RUN_CONFIG = "run_config.json"
 AUTHORS_SOURCE = "authors' released weights (epochs selected on the test folds)"
 _FOLD_FILE = re.compile(r"^(\d+)-fold_weights_best_(\d+)\.hdf5$")
 
 
-class RunStoreError(ValueError):
+class RunStoreError(TimnetError):
     """A run folder that cannot be used as asked; the message says what to do."""
 
 
@@ -119,6 +121,8 @@ def is_run_dir(path):
 def _read_record(path, make, what_to_do):
     try:
         return make(read_json(path))
+    except RecordError as error:  # it names the field: keep its words, with the path
+        raise RunStoreError(f"{path}: {str(error).split(': ', 1)[-1]}; {what_to_do}") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise RunStoreError(f"{path}: damaged or not ours ({type(error).__name__}); {what_to_do}") from None
 
@@ -165,10 +169,40 @@ def remove_temporaries(run_dir):
 
 
 def newest_run(model_path, data_name):
-    runs = [d for d in glob.glob(os.path.join(model_path, f"{data_name}_*")) if is_run_dir(d)]
-    if not runs:
-        raise RunStoreError(f"no {data_name} run under {model_path}; train one first or pass --test_path FOLDER")
-    return max(runs, key=os.path.getmtime)
+    """The newest finished run of `data_name`: an unfinished or failed one (folds missing) is never picked."""
+    runs = sorted((d for d in glob.glob(os.path.join(model_path, f"{data_name}_*")) if is_run_dir(d)),
+                  key=os.path.getmtime, reverse=True)
+    for run in runs:
+        try:
+            read_saved_run(run)
+            return run
+        except RunStoreError:
+            continue
+    if runs:
+        raise RunStoreError(f"no finished {data_name} run under {model_path}: the newest, {runs[0]}, has folds missing; "
+                            f"finish it with --mode train --resume {runs[0]}, or pass --test_path FOLDER")
+    raise RunStoreError(f"no {data_name} run under {model_path}; train one first or pass --test_path FOLDER")
+
+
+def describe_run(folder, run_config, n_folds):
+    """The line every command that uses a run prints first: which run, what it is, when it was trained."""
+    if run_config.source:
+        return f"run: {folder} ({run_config.source}; {run_config.data}, {n_folds} folds)"
+    created = run_config.created.replace("_", " ") or "date unknown"
+    return (f"run: {folder} ({run_config.model.variant}, {run_config.training.epoch} epochs, {n_folds} folds, "
+            f"{run_config.training.precision}, trained {created})")
+
+
+def check_corpus(folder, run_config, data_name):
+    """Refuses a run or an authors' folder of another corpus than --data (its labels would be misnamed)."""
+    stored = canonical_name(run_config.data) or run_config.data
+    if run_config.source:  # an authors' folder: its name says the corpus (EMODB_46)
+        prefix = os.path.basename(os.path.normpath(folder)).split("_")[0]
+        stored = canonical_name(prefix) or stored
+    wanted = canonical_name(data_name) or data_name
+    if stored != wanted:
+        raise RunStoreError(f"{folder} holds a {stored} model but --data is {data_name}: its outputs are {stored}'s "
+                            f"emotions; pass --data {stored}, or a {data_name} run as --test_path")
 
 
 def fold_weight_files(folder):

@@ -38,16 +38,29 @@ def train(features, run_config, model_path, result_path, resume=None, log=print,
         if run_config.n_samples != len(features.x):
             raise RunError(f"--resume: the run was trained on {run_config.n_samples} samples, the cache has {len(features.x)}")
     else:
+        check_trainable(features)
         make_folds(features, run_config.protocol, run_config.split_fold, run_config.seed)  # refuse before any folder exists
         run_dir = run_store.create_run_dir(model_path, run_config.data, run_config.seed)
     log(f"run folder: {run_dir} ({run_config.protocol} folds, {run_config.selection_note})")
     start = time.time()
-    records = run_cross_validation(features, run_config, run_dir, log=log, run_eagerly=run_eagerly)
+    try:
+        records = run_cross_validation(features, run_config, run_dir, log=log, run_eagerly=run_eagerly)
+    except KeyboardInterrupt as stop:  # the message names this run, not a placeholder
+        stop.resume_command = f"python Code/main.py --mode train --resume {run_dir}"
+        raise
     header = run_header(run_config, mode="train", run_dir=run_dir)
     header["wall_seconds"] = round(time.time() - start, 1)
     histories = [(r.fold, r.history) for r in records]
     result_dir = os.path.join(result_path, os.path.basename(run_dir))
     return write_results(result_dir, records, features.labels, header, histories, log=log)
+
+
+def check_trainable(features):
+    """Refuses a corpus a classifier cannot learn from: fewer than two classes with utterances."""
+    present = [label for label, n in zip(features.labels, np.asarray(features.y).sum(axis=0)) if n > 0]
+    if len(present) < 2:
+        raise RunError(f"the corpus has utterances of {len(present)} class{'es' if len(present) != 1 else ''} "
+                       f"({', '.join(present) or 'none'}); training needs at least two: re-extract with more class folders")
 
 
 def test(features, test_path, result_path, data_name=None, seed=None, tsne=False, log=print):
@@ -60,6 +73,10 @@ def test(features, test_path, result_path, data_name=None, seed=None, tsne=False
     if run_config.n_samples is not None and run_config.n_samples != len(features.x):
         raise RunError(f"{test_path} was trained on {run_config.n_samples} samples of {run_config.data}; the cache has "
                        f"{len(features.x)}: re-extract the same corpus")
+    if tuple(features.x.shape[1:]) != (run_config.model.frames, run_config.model.n_mfcc):
+        length = (run_config.features or {}).get("mean_signal_length")
+        raise RunError(f"the {run_config.data} cache has {features.x.shape[1]} frames per utterance, {test_path} was trained "
+                       f"on {run_config.model.frames}: re-extract it" + (f" with --mean_signal_length {length}" if length else ""))
     folds = make_folds(features, run_config.protocol, run_config.split_fold, run_config.seed)
     if len(folds) != len(weight_files):
         raise RunError(f"{test_path} holds {len(weight_files)} fold weights but the protocol gives {len(folds)} folds")

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import TimnetError
+
 SILENCE_DB = -45.0
 SILENT = "(silence)"
 
 
-class TimelineError(ValueError):
+class TimelineError(TimnetError):
     """Windows that cannot be made as asked; the message says what to do."""
 
 
@@ -126,8 +128,9 @@ def timeline_text(rows, json_format=False):
     import io
     import json
 
-    if json_format:
-        return json.dumps([{**r.__dict__, "silent": r.silent} for r in rows], indent=1)
+    if json_format:  # digital silence has no level in dB: null, since JSON has no -Infinity
+        return json.dumps([{**r.__dict__, "level_db": r.level_db if math.isfinite(r.level_db) else None,
+                            "silent": r.silent} for r in rows], indent=1, allow_nan=False)
     labels = list(rows[0].probabilities) if rows else []
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from sklearn.model_selection import StratifiedShuffleSplit
 
+from .errors import TimnetError
 from . import run_store
 from .checkpoints import save_legacy_weights
 from .classifier import TimnetClassifier
@@ -26,7 +27,7 @@ SELECTIONS = ("last", "best-val", "best-test")
 VALIDATION_FRACTION = 0.1  # of the training part, for --select best-val
 
 
-class RunError(ValueError):
+class RunError(TimnetError):
     """A run that cannot go on; the message says what to do."""
 
 
