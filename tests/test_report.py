@@ -1,4 +1,7 @@
 """REPRODUCTION.md from the registry: the paper beside ours, every cell shown, incomplete cells marked."""
+import os
+import shutil
+
 import numpy as np
 
 from timnet_keras.paper import TABLE_1, TABLE_3
@@ -8,19 +11,32 @@ from timnet_keras.report import Cell, ablation_comparisons, confidence_interval,
 LABELS = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
 
 
-def fold_record(variant, seed, fold, correct, n=10, precision="float32", corpus="EMODB"):
-    """A 10-sample fold (EMODB unless told) of the paper's setting with `correct` right answers."""
+def fold_record(variant, seed, fold, correct, n=10, precision="float32", corpus="EMODB", curve=None):
+    """A 10-sample fold (EMODB unless told) of the paper's setting with `correct` right answers.
+
+    `curve`: (test accuracies, test UARs) per epoch, as fractions, for a record with a test curve.
+    """
     y_true = np.arange(n) % 7
     y_pred = np.where(np.arange(n) < correct, y_true, (y_true + 1) % 7)
+    history = {"loss": [2.0 + fold / 10, 0.5]}
+    if curve:
+        history.update(test_accuracy=list(curve[0]), test_uar=list(curve[1]), test_loss=[1.0] * len(curve[0]))
     return UnitRecord(Unit("cv", corpus, variant, seed, 500, fold, 10, precision=precision), LABELS, np.arange(n),
-                      y_true, np.eye(7)[y_pred], history={"loss": [2.0 + fold / 10, 0.5]})
+                      y_true, np.eye(7)[y_pred], history=history)
 
 
-def registry_with(tmp_path, cells, precision="float32", corpus="EMODB"):
+def registry_with(tmp_path, cells, precision="float32", corpus="EMODB", curves=None):
+    """`cells`: {(variant, seed): right answers per fold}; `curves`: {(variant, seed): a curve per fold}."""
     for (variant, seed), correct_per_fold in cells.items():
         for fold, correct in enumerate(correct_per_fold, start=1):
-            write_record(str(tmp_path), fold_record(variant, seed, fold, correct, precision=precision, corpus=corpus))
+            curve = curves[(variant, seed)][fold - 1] if curves and (variant, seed) in curves else None
+            write_record(str(tmp_path), fold_record(variant, seed, fold, correct, precision=precision, corpus=corpus,
+                                                    curve=curve))
     return str(tmp_path)
+
+
+def columns(line):
+    return [c.strip() for c in line.strip().strip("|").split(" | ")]
 
 
 def row(report, start):
@@ -41,7 +57,7 @@ def test_pooled_figures_over_seeds_and_the_paired_test_against_timnet(tmp_path):
     assert row(report, "| EMODB | 89.19").split(" | ")[3] == "85.00 ± 7.07"  # WAR: seeds 90 and 80
     tcn = row(report, "| EMODB | TCN |")
     paper_gap = TABLE_3["EMODB"]["tcn"][1] - TABLE_3["EMODB"]["timnet"][1]
-    assert f"| 65.00 ± 7.07 | 2 | 2.55 / 0.50 | {paper_gap:+.2f} | -20.00 [-20.0, -20.0], p = " in tcn
+    assert f"| 65.00 ± 7.07 | no test curve | no test curve | 2 | 2.55 / 0.50 | {paper_gap:+.2f} | -20.00 [-20.0, -20.0], p = " in tcn
     assert "(20)" in tcn
 
 
@@ -122,3 +138,69 @@ def test_over_the_corpora_every_fold_is_a_pair_and_the_papers_gap_is_averaged_ov
     assert over.corpus == "EMODB+EMOVO" and over.ours.pairs == 20 and over.ours.mean == -5.0
     assert abs(over.paper_gap - paper_gap) < 1e-9
     assert f"| TCN | EMODB, EMOVO | {paper_gap:+.2f} | {over.ours} |" in render(registry)
+
+
+def test_a_cell_with_test_curves_shows_both_protocols_with_each_folds_first_best_epoch(tmp_path):
+    # Odd folds: 10 samples, best 1.0 first at epoch 2 (tied at 3, where the UAR differs); last epoch 9 right.
+    # Even folds: 11 samples, best at the last epoch, 10 right. The fold sizes differ, so pooled WAR and mean WAR do too.
+    odd = ([0.5, 1.0, 1.0, 0.9], [0.5, 0.96, 0.80, 0.9])
+    even = ([0.5, 0.7, 0.8, 10 / 11], [0.5, 0.7, 0.8, 0.88])
+    for fold in range(1, 11):
+        curve, (n, correct) = (odd, (10, 9)) if fold % 2 else (even, (11, 10))
+        write_record(str(tmp_path), fold_record("timnet", 46, fold, correct, n=n, curve=curve))
+    report = render(str(tmp_path))
+    table_1 = columns(row(report, "| EMODB | 89.19"))
+    assert table_1[3] == f"{100 * 95 / 105:.2f}"  # last epoch: 5 x 9 + 5 x 10 right of 105, as before
+    assert table_1[5] == "95.17 / 95.70"  # the paper's test-selected figure beside ours
+    assert table_1[6:8] == ["92.00", f"{100 * 100 / 105:.2f}"]  # UAR: mean of 96 and 88; WAR: 5 x 10 + 5 x 10 of 105
+    header = columns(row(report, "| corpus | paper UAR / WAR %"))
+    assert header[3] == "ours WAR %, last epoch" and header[7] == "ours WAR %, test-selected"
+    timnet = columns(row(report, "| EMODB | TIM-Net |"))
+    assert timnet[4:7] == [f"{100 * 95 / 105:.2f}", "92.00", f"{100 * 100 / 105:.2f}"]
+
+
+def test_a_cell_without_test_curves_says_so_and_keeps_its_last_epoch_figure(tmp_path):
+    registry = registry_with(tmp_path, {("timnet", 46): [9] * 10})
+    table_1 = columns(row(render(registry), "| EMODB | 89.19"))
+    assert table_1[3] == "90.00" and table_1[6:8] == ["no test curve", "no test curve"]
+
+
+def test_table_3s_gaps_are_taken_within_each_protocol(tmp_path):
+    # Last epoch: TCN 2 right fewer on every fold (-20). Test-selected: TIM-Net peaks at 10, TCN at 10 on odd
+    # folds and 8 on even ones, so the gap is 0 and -20 in turn (-10).
+    timnet = [([1.0, 0.9], [1.0, 0.9])] * 10
+    tcn = [([1.0, 0.7], [1.0, 0.7]) if fold % 2 else ([0.8, 0.7], [0.8, 0.7]) for fold in range(1, 11)]
+    registry_with(tmp_path, {("timnet", 46): [9] * 10, ("tcn", 46): [7] * 10},
+                  curves={("timnet", 46): timnet, ("tcn", 46): tcn})
+    registry = registry_with(tmp_path, {("timnet", 1): [8] * 10, ("tcn", 1): [8] * 10}, corpus="EMOVO")  # no curve
+    emodb, emovo, over = ablation_comparisons(registry)
+    assert (emodb.ours.mean, emodb.test_selected.mean, emodb.test_selected.pairs) == (-20.0, -10.0, 10)
+    assert emovo.ours.mean == 0.0 and emovo.test_selected is None
+    assert over.ours.pairs == 20 and over.test_selected is None  # EMOVO's pairs have no curve: not over a subset
+    report = render(registry)
+    tcn_row = columns(row(report, "| EMODB | TCN |"))
+    assert tcn_row[10].startswith("-20.00 [-20.0, -20.0], p = ") and tcn_row[11] == str(emodb.test_selected)
+    assert tcn_row[11].startswith("-10.00 [")
+    assert columns(row(report, "| EMOVO | TCN |"))[11] == "no test curve"
+    assert row(report, "| TCN | EMODB, EMOVO |").endswith(f"| {over.ours} | no test curve |")
+
+
+def test_a_cross_corpus_run_shows_its_test_selected_figure_on_the_targets_curve(tmp_path):
+    y_true = np.arange(20) % 5
+    unit = Unit("cross", "EMODB", "timnet", 46, 500, target="EMOVO")
+    history = {"loss": [2.0, 0.5], "test_accuracy": [0.3, 0.45, 0.4], "test_uar": [0.3, 0.44, 0.4],
+               "test_loss": [2.0, 1.9, 1.8]}
+    y_pred = np.where(np.arange(20) < 8, y_true, (y_true + 1) % 5)  # the last epoch: 8 of 20 right
+    write_record(str(tmp_path), UnitRecord(unit, LABELS[:5], np.arange(20), y_true, np.eye(5)[y_pred], history=history))
+    report = render(str(tmp_path))
+    pair = columns(row(report, "| EMODB → EMOVO |"))
+    assert pair[3] == "40.00" and pair[5:8] == ["44.00", "45.00", "1"]
+    assert "ours, last epoch, 40.00 / 40.00 over 1 pairs; test-selected, 44.00 / 45.00 over 1 pairs." in report
+
+
+def test_the_committed_records_without_curves_keep_their_figures(tmp_path):
+    cell = os.path.join("cv", "EMODB", "timnet", "seed46-e500")
+    committed = os.path.join(os.path.dirname(__file__), os.pardir, "reproduction", "records", cell)
+    shutil.copytree(committed, tmp_path / "records" / cell)
+    table_1 = columns(row(render(str(tmp_path)), "| EMODB | 89.19"))
+    assert table_1[2:4] == ["89.81", "90.84"] and table_1[6:8] == ["no test curve", "no test curve"]
