@@ -207,7 +207,8 @@ def main_parser():
                    "RMS level (dBFS, default -45) are marked silent")
     p.add_argument("--plot", action="store_true", help="predict mode with --window: one PNG timeline per file")
     p.add_argument("--format", choices=("keras", "saved_model", "tflite", "onnx"), default="onnx", help="export mode")
-    p.add_argument("--fold", type=at_least(1), default=None, help="export mode: one fold's model (default: all folds averaged)")
+    p.add_argument("--fold", type=at_least(1), default=None, help="export mode: one fold's model (default: all folds averaged); "
+                   "test mode with --tsne: that fold's t-SNE panel alone")
     p.add_argument("--overwrite", action="store_true", help="export mode: replace an earlier export of ours at --output (never any other folder)")
     p.add_argument("--source", help="cross mode: source corpus, or 'all' for every pair")
     p.add_argument("--target", help="cross mode: target corpus")
@@ -321,7 +322,7 @@ def _main(argv):
         from .run_store import newest_run
 
         test_path = args.test_path or newest_run(args.model_path, name)
-        runs.test(features, test_path, args.result_path, data_name=name, seed=args.random_seed, tsne=args.tsne)
+        runs.test(features, test_path, args.result_path, data_name=name, seed=args.random_seed, tsne=args.tsne, fold=args.fold)
     return 0
 
 
