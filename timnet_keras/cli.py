@@ -203,7 +203,8 @@ def main_parser():
                    "RMS level (dBFS, default -45) are marked silent")
     p.add_argument("--plot", action="store_true", help="predict mode with --window: one PNG timeline per file")
     p.add_argument("--format", choices=("keras", "saved_model", "tflite", "onnx"), default="onnx", help="export mode")
-    p.add_argument("--fold", type=at_least(1), default=None, help="export mode: one fold's model (default: all folds averaged)")
+    p.add_argument("--fold", type=at_least(1), default=None, help="export mode: one fold's model (default: all folds averaged); "
+                   "test mode with --tsne: that fold's t-SNE panel alone")
     p.add_argument("--overwrite", action="store_true", help="export mode: replace an earlier export of ours at --output (never any other folder)")
     p.add_argument("--source", help="cross mode: source corpus, or 'all' for every pair")
     p.add_argument("--target", help="cross mode: target corpus")
@@ -328,7 +329,7 @@ def _main(argv):
             _check_resume_flags(args, argv if argv is not None else sys.argv[1:], run_config)
         runs.train(features, run_config, args.model_path, args.result_path, resume=args.resume, run_eagerly=args.run_eagerly)
     else:
-        runs.test(features, test_path, args.result_path, data_name=name, seed=args.random_seed, tsne=args.tsne)
+        runs.test(features, test_path, args.result_path, data_name=name, seed=args.random_seed, tsne=args.tsne, fold=args.fold)
     return 0
 
 

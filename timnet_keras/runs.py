@@ -63,11 +63,13 @@ def check_trainable(features):
                        f"({', '.join(present) or 'none'}); training needs at least two: re-extract with more class folders")
 
 
-def test(features, test_path, result_path, data_name=None, seed=None, tsne=False, log=print):
+def test(features, test_path, result_path, data_name=None, seed=None, tsne=False, fold=None, log=print):
     """The test mode: each saved fold's weights on its own test fold, the folds rebuilt from the run's protocol.
 
     `test_path` is our run folder or the authors' weights folder of corpus `data_name`
-    (then `seed` overrides the table's seed).
+    (then `seed` overrides the table's seed). `tsne` draws the paper's Fig. 3 into tsne.png, one panel
+    per fold model (its own test fold in its own representation space), the points in tsne.csv;
+    `fold` draws fold `fold`'s panel alone (every fold is still scored).
     """
     run_config, weight_files = run_store.read_saved_run(test_path, corpus=data_name, seed=seed)
     if run_config.n_samples is not None and run_config.n_samples != len(features.x):
@@ -80,26 +82,47 @@ def test(features, test_path, result_path, data_name=None, seed=None, tsne=False
     folds = make_folds(features, run_config.protocol, run_config.split_fold, run_config.seed)
     if len(folds) != len(weight_files):
         raise RunError(f"{test_path} holds {len(weight_files)} fold weights but the protocol gives {len(folds)} folds")
+    if fold is not None and not tsne:
+        raise RunError(f"--fold {fold} in test mode chooses the t-SNE panel: add --tsne (every fold is scored anyway)")
+    if fold is not None and not 1 <= fold <= len(folds):
+        raise RunError(f"--fold {fold}: {test_path} holds folds 1 to {len(folds)}")
     classifier = TimnetClassifier.from_model_config(run_config.model)
-    records, representations = [], []
-    for fold, ((_, test_idx), path) in enumerate(zip(folds, weight_files), start=1):
+    records, representations = [], {}
+    for k, ((_, test_idx), path) in enumerate(zip(folds, weight_files), start=1):
         load_legacy_weights(classifier, path)
         x = features.x[test_idx]
         probabilities = np.asarray(classifier.predict(x, batch_size=64, verbose=0))
-        records.append(FoldRecord(fold, test_idx, features.classes[test_idx], probabilities))
-        if tsne:
-            representations.append(np.asarray(classifier.backbone.predict(x, batch_size=64, verbose=0)))
+        records.append(FoldRecord(k, test_idx, features.classes[test_idx], probabilities))
+        if tsne and fold in (None, k):  # this fold's model, this fold's utterances: one representation space
+            representations[k] = np.asarray(classifier.backbone.predict(x, batch_size=64, verbose=0))
     header = run_header(run_config, mode="test", run_dir=test_path)
     result_dir = os.path.join(result_path, f"{os.path.basename(os.path.normpath(test_path))}_test_{time_stamp()}")
     histories = [(fold, run_store.read_fold_record(test_path, fold).history) for fold in range(1, len(weight_files) + 1)
                  if os.path.isfile(run_store.fold_record_path(test_path, fold))]
     summary = write_results(result_dir, records, features.labels, header, histories, log=log)
     if tsne:
-        from .plots import plot_tsne
-
-        y = np.concatenate([r.y_true for r in records])
-        path = os.path.join(result_dir, "tsne.png")
-        plot_tsne(np.concatenate(representations), y, features.labels, path,
-                  f"{run_config.data} t-SNE of the fused representation, WAR {summary['pooled']['war']:.2f} %")
-        log(f"t-SNE: {path}")
+        write_tsne(result_dir, records, representations, features.labels,
+                   f"{run_config.data} t-SNE of the fused representation, one panel per fold model"
+                   f"{' [TEST-SELECTED]' if summary.get('test_selected') else ''}", log=log)
     return summary
+
+
+def write_tsne(result_dir, records, representations, labels, title, log=print):
+    """tsne.csv and tsne.png: each fold in `representations` ({fold: its model's representations of its
+    test utterances}) embedded on its own; returns {fold: 5-NN emotion agreement}."""
+    from .plots import embed_tsne, neighbour_agreement, plot_tsne_panels, tsne_rows, write_tsne_csv
+
+    rows = []
+    for record in records:
+        if record.fold in representations:
+            points = embed_tsne(representations[record.fold])
+            rows += tsne_rows(record.fold, record.test_indices, record.y_true, np.argmax(record.probabilities, axis=1),
+                              labels, points)
+    write_tsne_csv(os.path.join(result_dir, "tsne.csv"), rows)
+    path = os.path.join(result_dir, "tsne.png")
+    plot_tsne_panels(rows, labels, path, title)
+    agreement = neighbour_agreement(rows)
+    mean = np.mean(list(agreement.values())) if agreement else float("nan")
+    panels = f"{len(agreement)} panel{'s' if len(agreement) != 1 else ''}"
+    log(f"t-SNE: {path} (5-NN emotion agreement {mean:.3f}, mean over {panels}; points in tsne.csv)")
+    return agreement
