@@ -6,11 +6,11 @@ are relative to the working directory, never to the installed package.
 Every expected failure ends in a one-line `error: ...` and exit status 2.
 """
 import argparse
-import importlib.util
 import os
 import sys
 
 from .config import TRAINING_DEFAULTS, canonical_name, default_num_blocks, default_seed, known_corpus_names
+from .device import setup_device
 from .errors import InputError, TimnetError
 
 EXIT_ERROR = 2
@@ -194,6 +194,7 @@ def main_parser():
                         "sequential: fold after fold (the CPU and TensorFlow default)")
     p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                    help="bfloat16: mixed precision (bfloat16 compute, float32 weights); opt-in, its own accuracy")
+    p.add_argument("--verbose", action="store_true", help="show the backend's own start-up logging")
     p.add_argument("--tsne", action="store_true", help="test mode: t-SNE plot of the fused representation")
     p.add_argument("--wav", nargs="+", help="predict mode: audio files")
     p.add_argument("--output", help="predict mode: write predictions to a .csv or .json file; export mode: the folder to create")
@@ -211,39 +212,6 @@ def main_parser():
     p.add_argument("--runs", type=at_least(1), default=1, help="cross mode: seeds per pair")
     p.add_argument("--mean_signal_length", type=at_least(2048), default=None, help="cross mode: common length (default: the source's)")
     return p
-
-
-def setup_device(gpu, backend=None):
-    """Select the Keras backend and the CUDA device (memory growth); say once when running on the CPU."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if gpu is not None:  # the user's own CUDA_VISIBLE_DEVICES stands unless --gpu says otherwise
-        from .inputs import check_gpu
-
-        check_gpu(gpu)
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    if backend:
-        if importlib.util.find_spec(backend) is None:
-            _fail(f"--backend {backend}: {backend} is not installed; pip install {backend}")
-        loaded = sys.modules.get("keras")
-        if loaded is not None and loaded.backend.backend() != backend:  # refuse before touching the environment
-            _fail(f"--backend {backend}: Keras was already imported with {loaded.backend.backend()}; "
-                  f"set KERAS_BACKEND={backend} before starting Python")
-        os.environ["KERAS_BACKEND"] = backend
-    import keras
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        for device in gpus:
-            tf.config.experimental.set_memory_growth(device, True)
-    else:
-        import jax
-
-        from .jax_compiler import configure_jax_compiler
-
-        configure_jax_compiler()  # before JAX starts its backend: the schedule is read then
-        gpus = [d for d in jax.devices() if d.platform == "gpu"]
-    print(f"running on GPU {os.environ.get('CUDA_VISIBLE_DEVICES', '0')}" if gpus else "no GPU found: running on the CPU")
 
 
 def main(argv=None):
@@ -313,7 +281,7 @@ def _main(argv):
         return _predict(args, name, test_path)
     if args.mode == "export":
         return _export(args, name, test_path)
-    setup_device(args.gpu, args.backend)
+    setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
     from . import runs
 
     features = _features(args, name)
@@ -409,7 +377,7 @@ def _predict(args, name, test_path):
         _fail("predict mode needs --wav FILE [FILE ...] or --wav_dir DIR")
     if not any(os.path.isfile(path) for path in paths):  # before the backend starts: a typo costs no start-up
         _fail(f"--wav: no such file: {', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}")
-    setup_device(args.gpu, args.backend)
+    setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
     from . import prediction
 
     classifier = _saved_classifier(test_path, name)
@@ -470,7 +438,7 @@ def _predict_timeline(args, classifier, paths):
 
 
 def _export(args, name, test_path):
-    setup_device(args.gpu, args.backend)
+    setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
     classifier = _saved_classifier(test_path, name, fold=args.fold)
     manifest = classifier.export_bundle(args.output, args.format, overwrite=args.overwrite,
                                         source=os.path.abspath(test_path), fold=args.fold)
@@ -486,7 +454,7 @@ def _cross(args):
     if args.target and _data_name(args.source) == _data_name(args.target):
         _fail(f"--source and --target are both {_data_name(args.source)}: a cross-corpus result needs two corpora "
               f"(for one corpus, --mode train gives its cross-validated figure)")
-    setup_device(args.gpu, args.backend)
+    setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
     from .cache import cache_path, load_features
     from .config import DEFAULT_SEED
     from .cross_corpus import cross_corpus, cross_corpus_pairs, write_cross_results
@@ -535,6 +503,7 @@ def reproduce_parser():
     p.add_argument("--mfcc_path", default="MFCC", help="feature caches (default: ./MFCC)")
     p.add_argument("--corpora_dir", default=None, help="extract a missing cache from <corpora_dir>/<CORPUS>/ (e.g. ../shared/corpora)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None)
+    p.add_argument("--verbose", action="store_true", help="show the backend's own start-up logging")
     p.add_argument("--gpu", default=None, help="CUDA device index (sets CUDA_VISIBLE_DEVICES; left alone when not given)")
     p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
     p.add_argument("--run-eagerly", dest="run_eagerly", action="store_true", help="no graph at all (tiny grids, debugging)")
@@ -569,7 +538,7 @@ def _reproduce(argv):
         for unit in expand(spec):
             print(f"{'done' if unit.key in done else 'damaged' if unit.key in unusable else 'todo'}  {unit.key}")
         return 0
-    setup_device(args.gpu, args.backend)
+    setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
     from .reproduction import reproduce
 
     options = dict(jit_compile=args.jit_compile, run_eagerly=args.run_eagerly, trainer=_trainer(args))

@@ -90,10 +90,21 @@ def fold_record_path(run_dir, fold):
 
 # --- writing -------------------------------------------------------------------------------
 
-def create_run_dir(model_path, data_name, seed):
+def run_dir_name(data_name, seed, stamp, variant="timnet", precision="float32"):
+    """`<DATA>[_<variant>][_<precision>]_<seed>_<time>`: a tcn or bfloat16 run does not look like the default one.
+
+    Example:
+        >>> run_dir_name("EMODB", 46, "2026-12-03_10-00-00"), run_dir_name("EMODB", 46, "t", "tcn", "bfloat16")
+        ('EMODB_46_2026-12-03_10-00-00', 'EMODB_tcn_bfloat16_46_t')
+    """
+    parts = [data_name] + ([variant] if variant != "timnet" else []) + ([precision] if precision != "float32" else [])
+    return "_".join(parts + [str(seed), stamp])
+
+
+def create_run_dir(model_path, data_name, seed, variant="timnet", precision="float32"):
     """A new, empty run folder; two runs started in the same second get different ones."""
     os.makedirs(model_path, exist_ok=True)
-    base = os.path.join(model_path, f"{data_name}_{seed}_{time_stamp()}")
+    base = os.path.join(model_path, run_dir_name(data_name, seed, time_stamp(), variant, precision))
     for attempt in range(1, 1000):
         path = base if attempt == 1 else f"{base}_{attempt}"
         try:

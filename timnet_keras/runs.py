@@ -40,7 +40,8 @@ def train(features, run_config, model_path, result_path, resume=None, log=print,
     else:
         check_trainable(features)
         make_folds(features, run_config.protocol, run_config.split_fold, run_config.seed)  # refuse before any folder exists
-        run_dir = run_store.create_run_dir(model_path, run_config.data, run_config.seed)
+        run_dir = run_store.create_run_dir(model_path, run_config.data, run_config.seed, run_config.model.variant,
+                                           run_config.training.precision)
     log(f"run folder: {run_dir} ({run_config.protocol} folds, {run_config.selection_note})")
     start = time.time()
     try:
