@@ -7,6 +7,7 @@ We write our own fold weights in the same layout, numbered from 1 and listed
 in the authors' topological order, so their TF-Keras `load_weights` reads
 ours too, and one loader reads both.
 """
+import io
 import json
 import os
 import re
@@ -177,20 +178,26 @@ def save_legacy_weights(classifier, path, config=None, member=0):
     directions = 2 if classifier.members[member][0].bidirectional else 1
     ordered = _authors_topological_order(creation, directions)
 
+    # The file is built in memory and written with plain file I/O: HDF5 writing into a full disk
+    # crashes the process (a segfault after 100+ tracebacks); a plain write raises one OSError.
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.4.0"
+        f.attrs["layer_names"] = np.array([name.encode() for name, _, _ in ordered])
+        if config is not None:
+            f.attrs[CONFIG_ATTRIBUTE] = json.dumps(config)
+        for name, prefix, layer in ordered:
+            group = f.create_group(name)
+            variable_names = _variable_names(prefix, layer)
+            weight_names = [f"{name}/{v}:0" for v in variable_names]
+            group.attrs["weight_names"] = np.array([w.encode() for w in weight_names])
+            for weight_name, value in zip(weight_names, layer.get_weights()):
+                group.create_dataset(weight_name, data=np.asarray(value, dtype=np.float32))
+
     def write(tmp):
-        with h5py.File(tmp, "w") as f:
-            f.attrs["backend"] = b"tensorflow"
-            f.attrs["keras_version"] = b"2.4.0"
-            f.attrs["layer_names"] = np.array([name.encode() for name, _, _ in ordered])
-            if config is not None:
-                f.attrs[CONFIG_ATTRIBUTE] = json.dumps(config)
-            for name, prefix, layer in ordered:
-                group = f.create_group(name)
-                variable_names = _variable_names(prefix, layer)
-                weight_names = [f"{name}/{v}:0" for v in variable_names]
-                group.attrs["weight_names"] = np.array([w.encode() for w in weight_names])
-                for weight_name, value in zip(weight_names, layer.get_weights()):
-                    group.create_dataset(weight_name, data=np.asarray(value, dtype=np.float32))
+        with open(tmp, "wb") as handle:
+            handle.write(image.getvalue())
 
     write_atomic(path, write)
 

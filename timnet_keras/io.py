@@ -31,6 +31,10 @@ def write_atomic(path, write):
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as error:  # a full disk mid-write names no file: name the one we were writing
+        if error.filename is None and error.errno is not None:
+            raise OSError(error.errno, error.strerror, path) from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
