@@ -22,7 +22,7 @@ def _demo(n_utterances=60):
 def _run(features, tmp_path, trainer, selection="last", epochs=3):
     from timnet_keras.classifier import TimnetClassifier
     from timnet_keras.run_store import read_fold_record
-    from timnet_keras.training import run_cross_validation
+    from timnet_keras.runs import run_cross_validation
 
     model = ModelConfig(frames=int(features.x.shape[1]), num_classes=len(features.labels), num_blocks=3)
     config = RunConfig(data="DEMO", model=model, training=TrainingConfig(epoch=epochs, batch_size=16), selection=selection,

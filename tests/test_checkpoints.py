@@ -70,6 +70,20 @@ def test_our_fold_file_reads_back_identically_with_its_config(tmp_path, rng):
     assert not [p for p in os.listdir(tmp_path) if "tmp" in p]
 
 
+@pytest.mark.parametrize("variant", ["timnet", "tcn", "no_bd", "no_ms", "no_df"])
+def test_every_variants_fold_file_reads_back_identically(variant, tmp_path, rng):
+    # no_df's ScaleAverage and the one-direction variants must fit the layout as TIM-Net does.
+    model = build_timnet((30, 39), 4, dilations=2, variant=variant)
+    model.set_weights([np.abs(rng.normal(size=w.shape)).astype("float32") for w in model.get_weights()])
+    path = str(tmp_path / fold_weights_name(2, 1))
+    save_legacy_weights(model, path, {"variant": variant})
+    clone = load_legacy_weights(build_timnet((30, 39), 4, dilations=2, variant=variant), path)
+    for a, b in zip(model.get_weights(), clone.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(WeightsMismatchError):  # another variant's layers do not fit
+        load_legacy_weights(build_timnet((30, 39), 4, dilations=2, variant="no_df" if variant == "timnet" else "timnet"), path)
+
+
 def test_our_files_list_layers_in_the_authors_topological_order(tmp_path):
     # TF-Keras 2's load_weights pairs weighted layers by this order, so the authors' code can read ours.
     path = str(tmp_path / "w.hdf5")

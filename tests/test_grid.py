@@ -52,7 +52,7 @@ def test_a_grid_unit_is_the_same_fold_as_the_train_mode(tmp_path):
     from timnet_keras.extract import demo_features
     from timnet_keras.registry import Unit
     from timnet_keras.run_config import ModelConfig, RunConfig, TrainingConfig
-    from timnet_keras.training import run_cross_validation
+    from timnet_keras.runs import run_cross_validation
 
     features = demo_features(n_utterances=40)
     config = RunConfig(data="DEMO", model=ModelConfig(frames=features.x.shape[1], num_classes=4),

@@ -25,8 +25,11 @@ import numpy as np
 from .classifier import TimnetClassifier
 from .jax_compiler import configure_jax_compiler
 from .io import write_atomic
+from . import run_store
 from .padding import padded_batches, real_rows, steps_per_epoch
-from .training import CURVE_KEYS, RunError, SELECTIONS, epoch_orders, fresh_weights, precision_policy, reset_dropout_streams, seed_everything
+from .run_store import FoldRecord
+from .training import (CURVE_KEYS, RunError, SELECTIONS, epoch_orders, fresh_weights, precision_policy, predict_padded,
+                       reset_dropout_streams, seed_everything, validation_split)
 
 CHUNK_EPOCHS = 25  # epochs per call of the program: progress and checkpoints move this often
 
@@ -346,3 +349,40 @@ def load_checkpoint(path, trainer, jobs):
                 "best": {"accuracy": saved["best_accuracy"], "epoch": saved["best_epoch"],
                          "trainable": listed("best_trainable"), "non_trainable": listed("best_non_trainable")},
                 "history": json.loads(str(saved["history"])), "epochs_done": int(saved["epochs_done"])}
+
+
+# --- a run's folds (the train mode, the grid) ------------------------------------------------
+
+def fold_job(features, train, test, fold, seed, selection):
+    """The batched trainer's FoldJob of a fold: its training rows and, for a selection, the rows it selects on."""
+    test = np.asarray(test)
+    if selection == "best-test":
+        return FoldJob(seed, fold, np.asarray(train), test, test)
+    if selection == "best-val":
+        kept, val = validation_split(features.classes[train], seed)
+        return FoldJob(seed, fold, np.asarray(train)[kept], np.asarray(train)[val], test)
+    return FoldJob(seed, fold, np.asarray(train), test=test)
+
+
+def train_run_folds(features, run_config, run_dir, todo, keep, log):
+    """A run's unfinished folds `todo` [(fold, train, test)] as one compiled JAX program; `keep(model, record)` saves each.
+
+    A checkpoint after each chunk of epochs lets --resume continue; it is removed when every fold is kept.
+    """
+    start = time.time()
+    jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection) for fold, train, test in todo]
+    trainer = BatchedTrainer(run_config.model, run_config.training, run_config.selection)
+    path = run_store.batched_checkpoint_path(run_dir)
+    state = load_checkpoint(path, trainer, jobs)
+    if state is not None:
+        log(f"resuming the batched folds from epoch {state['epochs_done']} ({os.path.basename(path)})")
+    results = trainer.train(features.x, features.y, jobs, state=state, desc=f"{len(jobs)} folds together",
+                            on_chunk=lambda chunk_state: save_checkpoint(path, trainer, jobs, chunk_state))
+    seconds = round((time.time() - start) / len(jobs), 1)  # the folds trained together: each gets its share
+    for (fold, _, test), result in zip(todo, results):
+        result.load_into(trainer.model)
+        probabilities = predict_padded(trainer.model, features.x[test], run_config.training.batch_size)
+        keep(trainer.model, FoldRecord(fold, test, features.classes[test], probabilities, result.history,
+                                       result.selected_epoch, seconds))
+    if os.path.exists(path):
+        os.remove(path)

@@ -20,11 +20,22 @@ from .io import write_atomic
 
 
 # Our layer classes -> the automatic name prefix TF-Keras 2 gave the authors' layers.
+# ScaleAverage (the no_df ablation) has no counterpart in the authors' code: its prefix is
+# the one TF-Keras 2 would give a layer of that class name, so no_df folds save and load too.
 _AUTHORS_PREFIX = {
     "CausalConv1D": "conv1d",
     "BatchNormalization": "batch_normalization",
     "WeightLayer": "weight_layer",
+    "ScaleAverage": "scale_average",
     "Dense": "dense",
+}
+# Each prefix's variables, in the order get_weights lists them.
+_VARIABLE_NAMES = {
+    "conv1d": ["kernel", "bias"],
+    "batch_normalization": ["gamma", "beta", "moving_mean", "moving_variance"],
+    "weight_layer": ["kernel"],
+    "scale_average": ["scale"],
+    "dense": ["kernel", "bias"],
 }
 CONFIG_ATTRIBUTE = "timnet_keras_config"
 
@@ -152,8 +163,9 @@ def _authors_topological_order(creation, directions):
     weighted layers by this order, so ours must follow it to be readable.
     """
     head, body = creation[:directions], creation[directions:]
-    tail = [item for item in body if item[1] in ("weight_layer", "dense")]
-    body = [item for item in body if item[1] in ("conv1d", "batch_normalization")]
+    blocks = ("conv1d", "batch_normalization")
+    tail = [item for item in body if item[1] not in blocks]  # the fusion's weights (if any), then the head
+    body = [item for item in body if item[1] in blocks]
     ordered = list(head)
     per_dilation = 4 * directions
     for start in range(0, len(body), per_dilation):
@@ -189,8 +201,7 @@ def save_legacy_weights(classifier, path, config=None, member=0):
             f.attrs[CONFIG_ATTRIBUTE] = json.dumps(config)
         for name, prefix, layer in ordered:
             group = f.create_group(name)
-            variable_names = _variable_names(prefix, layer)
-            weight_names = [f"{name}/{v}:0" for v in variable_names]
+            weight_names = [f"{name}/{v}:0" for v in _VARIABLE_NAMES[prefix]]
             group.attrs["weight_names"] = np.array([w.encode() for w in weight_names])
             for weight_name, value in zip(weight_names, layer.get_weights()):
                 group.create_dataset(weight_name, data=np.asarray(value, dtype=np.float32))
@@ -200,14 +211,6 @@ def save_legacy_weights(classifier, path, config=None, member=0):
             handle.write(image.getvalue())
 
     write_atomic(path, write)
-
-
-def _variable_names(prefix, layer):
-    if prefix == "batch_normalization":
-        return ["gamma", "beta", "moving_mean", "moving_variance"]
-    if prefix == "weight_layer":
-        return ["kernel"]
-    return ["kernel", "bias"]
 
 
 def is_readable_weights_file(path):

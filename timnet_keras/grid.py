@@ -143,9 +143,9 @@ class UnitRunner:
 
         Yields their UnitRecords, one per unit as `run` gives them; the same mathematics (`batched`).
         """
-        from .batched import BatchedTrainer
+        from .batched import BatchedTrainer, fold_job
         from .folds import make_folds
-        from .training import fold_job, predict_padded
+        from .training import predict_padded
 
         training, model_config = self._settings(units[0], source)
         start = time.time()

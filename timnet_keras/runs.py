@@ -7,13 +7,14 @@ import numpy as np
 
 from . import run_store
 from .classifier import TimnetClassifier
-from .checkpoints import load_legacy_weights
+from .batched import train_run_folds
+from .checkpoints import load_legacy_weights, save_legacy_weights
 from .folds import make_folds
 from .io import time_stamp, versions
 from .results import run_header, write_results
 from .run_config import RunConfig
 from .run_store import FoldRecord
-from .training import RunError, run_cross_validation
+from .training import FoldTrainer, RunError, train_and_score_fold
 
 
 def new_run_config(features, data_name, model_config, training, protocol, selection, seed, split_fold, jit_compile=True,
@@ -62,6 +63,44 @@ def check_trainable(features):
     if len(present) < 2:
         raise RunError(f"the corpus has utterances of {len(present)} class{'es' if len(present) != 1 else ''} "
                        f"({', '.join(present) or 'none'}); training needs at least two: re-extract with more class folders")
+
+
+def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=False):
+    """Trains every unfinished fold of `run_config` (a RunConfig) in `run_dir`; returns the FoldRecords.
+
+    Each finished fold leaves its weights (the authors' HDF5 layout) and its record in the run
+    folder (see run_store), so a killed run loses at most the folds in progress. The run's
+    `trainer` picks the sequential `training.FoldTrainer` or the batched one (`batched`).
+
+    `run_eagerly` trains without a graph (same numbers up to summation order; tests and debugging).
+    """
+    folds = make_folds(features, run_config.protocol, run_config.split_fold, run_config.seed)
+    n_folds = len(folds)
+    run_config.n_folds = n_folds
+    run_store.write_run_config(run_dir, run_config)
+    stale = run_store.remove_temporaries(run_dir)
+    if stale:
+        log(f"removed what an interrupted process left half-written: {', '.join(stale)}")
+    done = set(run_store.finished_folds(run_dir, n_folds))
+    if done:
+        log(f"resuming {run_dir}: folds {sorted(done)} already finished")
+    todo = [(fold, train, test) for fold, (train, test) in enumerate(folds, start=1) if fold not in done]
+
+    def keep(model, record):
+        save_legacy_weights(model, run_store.fold_weights_path(run_dir, n_folds, record.fold), run_config.model.backbone_kwargs())
+        run_store.write_fold_record(run_dir, record)
+        accuracy = 100 * np.mean(np.argmax(record.probabilities, 1) == record.y_true)
+        log(f"fold {record.fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {record.selected_epoch}, {record.seconds} s)")
+
+    if run_config.trainer == "batched" and todo:
+        train_run_folds(features, run_config, run_dir, todo, keep, log)
+    elif todo:
+        trainer = FoldTrainer(run_config.model, run_config.training, run_config.seed, run_config.selection,
+                              run_config.jit_compile, run_eagerly)
+        trainer.warm_up()
+        for fold, train, test in todo:
+            keep(trainer.model, train_and_score_fold(trainer, features, train, test, fold, n_folds))
+    return [run_store.read_fold_record(run_dir, fold) for fold in range(1, n_folds + 1)]
 
 
 def test(features, test_path, result_path, data_name=None, seed=None, tsne=False, fold=None, log=print):

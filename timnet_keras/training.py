@@ -1,13 +1,11 @@
-"""Training: one fold from fresh seeded weights, and a whole cross-validated run into its folder.
+"""The sequential trainer: folds one after another, each from fresh seeded weights.
 
 The classifier is built and compiled once per run; each fold restores fresh
 seeded initial weights and a zeroed optimizer, so only the first fold pays
-for tracing and XLA compilation. Each finished fold leaves its weights (the
-authors' HDF5 layout) and its record in the run folder (see run_store); a
-killed run loses at most the fold in progress.
+for tracing and XLA compilation. The batched trainer (`batched`) builds on
+this module; a whole run, with either trainer, is `runs.run_cross_validation`.
 """
 import contextlib
-import os
 import time
 
 import keras
@@ -15,11 +13,8 @@ import numpy as np
 from sklearn.model_selection import StratifiedShuffleSplit
 
 from .errors import TimnetError
-from . import run_store
-from .checkpoints import save_legacy_weights
 from .classifier import TimnetClassifier
 from .jax_compiler import configure_jax_compiler
-from .folds import make_folds
 from .padding import padded_batches
 from .run_store import FoldRecord
 
@@ -272,77 +267,6 @@ def validation_split(classes, seed):
         order = np.random.default_rng(seed).permutation(len(classes))
         cut = max(1, int(len(classes) * VALIDATION_FRACTION))
         return order[cut:], order[:cut]
-
-
-def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=False):
-    """Trains every unfinished fold of `run_config` (a RunConfig) in `run_dir`; returns the FoldRecords.
-
-    `run_eagerly` trains without a graph (same numbers up to summation order; tests and debugging).
-    """
-    folds = make_folds(features, run_config.protocol, run_config.split_fold, run_config.seed)
-    n_folds = len(folds)
-    run_config.n_folds = n_folds
-    run_store.write_run_config(run_dir, run_config)
-    stale = run_store.remove_temporaries(run_dir)
-    if stale:
-        log(f"removed what an interrupted process left half-written: {', '.join(stale)}")
-    done = set(run_store.finished_folds(run_dir, n_folds))
-    if done:
-        log(f"resuming {run_dir}: folds {sorted(done)} already finished")
-    todo = [(fold, train, test) for fold, (train, test) in enumerate(folds, start=1) if fold not in done]
-
-    def keep(model, record):
-        save_legacy_weights(model, run_store.fold_weights_path(run_dir, n_folds, record.fold), run_config.model.backbone_kwargs())
-        run_store.write_fold_record(run_dir, record)
-        accuracy = 100 * np.mean(np.argmax(record.probabilities, 1) == record.y_true)
-        log(f"fold {record.fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {record.selected_epoch}, {record.seconds} s)")
-
-    if run_config.trainer == "batched" and todo:
-        _train_batched(features, run_config, run_dir, todo, keep, log)
-    elif todo:
-        trainer = FoldTrainer(run_config.model, run_config.training, run_config.seed, run_config.selection,
-                              run_config.jit_compile, run_eagerly)
-        trainer.warm_up()
-        for fold, train, test in todo:
-            keep(trainer.model, train_and_score_fold(trainer, features, train, test, fold, n_folds))
-    return [run_store.read_fold_record(run_dir, fold) for fold in range(1, n_folds + 1)]
-
-
-def fold_job(features, train, test, fold, seed, selection):
-    """The batched trainer's FoldJob of a fold: its training rows and, for a selection, the rows it selects on."""
-    from .batched import FoldJob
-
-    test = np.asarray(test)
-    if selection == "best-test":
-        return FoldJob(seed, fold, np.asarray(train), test, test)
-    if selection == "best-val":
-        kept, val = validation_split(features.classes[train], seed)
-        return FoldJob(seed, fold, np.asarray(train)[kept], np.asarray(train)[val], test)
-    return FoldJob(seed, fold, np.asarray(train), test=test)
-
-
-def _train_batched(features, run_config, run_dir, todo, keep, log):
-    """Every unfinished fold as one compiled JAX program; a checkpoint after each chunk of epochs for --resume."""
-    from .batched import BatchedTrainer, load_checkpoint, save_checkpoint
-
-    start = time.time()
-    jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection) for fold, train, test in todo]
-    trainer = BatchedTrainer(run_config.model, run_config.training, run_config.selection)
-    path = run_store.batched_checkpoint_path(run_dir)
-    state = load_checkpoint(path, trainer, jobs)
-    if state is not None:
-        log(f"resuming the batched folds from epoch {state['epochs_done']} ({os.path.basename(path)})")
-    n_folds = run_config.n_folds
-    results = trainer.train(features.x, features.y, jobs, state=state, desc=f"{len(jobs)} folds together",
-                            on_chunk=lambda chunk_state: save_checkpoint(path, trainer, jobs, chunk_state))
-    seconds = round((time.time() - start) / len(jobs), 1)  # the folds trained together: each gets its share
-    for (fold, _, test), result in zip(todo, results):
-        result.load_into(trainer.model)
-        probabilities = predict_padded(trainer.model, features.x[test], run_config.training.batch_size)
-        keep(trainer.model, FoldRecord(fold, test, features.classes[test], probabilities, result.history,
-                                       result.selected_epoch, seconds))
-    if os.path.exists(path):
-        os.remove(path)
 
 
 def train_and_score_fold(trainer, features, train, test, fold, n_folds):
