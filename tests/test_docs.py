@@ -25,3 +25,14 @@ def test_readmes_emodb_figure_is_the_one_the_committed_records_give():
     uar_, war_ = figure.split(" / ")
     reproduction = open(os.path.join(REPO, "REPRODUCTION.md"), encoding="utf-8").read()
     assert any(line.startswith("| EMODB |") and f"| {uar_} | {war_} |" in line for line in reproduction.splitlines())
+
+
+def test_readmes_extraction_ratio_is_the_one_benchmarks_states():
+    import re
+
+    readme = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    low, high = re.search(r"extracts features\s+(\d+(?:\.\d+)?)–(\d+(?:\.\d+)?)× faster", readme.replace("\n", " ")).groups()
+    benchmarks = open(os.path.join(REPO, "BENCHMARKS.md"), encoding="utf-8").read()
+    row = next(line for line in benchmarks.splitlines() if line.startswith("| feature extraction, 535 Emo-DB files"))
+    ranges = [(float(a), float(b)) for a, b in re.findall(r"\*\*(\d+\.\d+)–(\d+\.\d+)×\*\*", row)]
+    assert any(round(a, 1) == float(low) and int(b) == int(float(high)) for a, b in ranges), (low, high, ranges)
