@@ -17,12 +17,12 @@ from .training import RunError, run_cross_validation
 
 
 def new_run_config(features, data_name, model_config, training, protocol, selection, seed, split_fold, jit_compile=True,
-                   trainer="sequential"):
-    """The RunConfig of a new training run on a FeatureSet."""
+                   trainer="sequential", calibrate=False):
+    """The RunConfig of a new training run on a FeatureSet (`calibrate`: hold out calibration rows, see training)."""
     return RunConfig(data=data_name, model=model_config, training=training, protocol=protocol, selection=selection,
                      seed=seed, split_fold=split_fold, n_samples=int(len(features.x)), labels=tuple(features.labels),
                      features=features.settings, jit_compile=jit_compile, trainer=trainer, versions=versions(),
-                     command=" ".join(sys.argv), created=time_stamp())
+                     command=" ".join(sys.argv), created=time_stamp(), calibrate=calibrate)
 
 
 def train(features, run_config, model_path, result_path, resume=None, log=print, run_eagerly=False):
@@ -88,12 +88,13 @@ def test(features, test_path, result_path, data_name=None, seed=None, tsne=False
     if fold is not None and not 1 <= fold <= len(folds):
         raise RunError(f"--fold {fold}: {test_path} holds folds 1 to {len(folds)}")
     classifier = TimnetClassifier.from_model_config(run_config.model)
+    calibrations = run_store.fold_calibrations(weight_files)  # each fold's fitted temperature, when it has one
     records, representations = [], {}
-    for k, ((_, test_idx), path) in enumerate(zip(folds, weight_files), start=1):
+    for k, ((_, test_idx), path, calibration) in enumerate(zip(folds, weight_files, calibrations), start=1):
         load_legacy_weights(classifier, path)
         x = features.x[test_idx]
         probabilities = np.asarray(classifier.predict(x, batch_size=64, verbose=0))
-        records.append(FoldRecord(k, test_idx, features.classes[test_idx], probabilities))
+        records.append(FoldRecord(k, test_idx, features.classes[test_idx], probabilities, calibration=calibration))
         if tsne and fold in (None, k):  # this fold's model, this fold's utterances: one representation space
             representations[k] = np.asarray(classifier.backbone.predict(x, batch_size=64, verbose=0))
     header = run_header(run_config, mode="test", run_dir=test_path)

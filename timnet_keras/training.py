@@ -274,6 +274,39 @@ def validation_split(classes, seed):
         return order[cut:], order[:cut]
 
 
+def calibration_split(features, train, seed, selection, calibrate):
+    """(rows to train on, rows held out for calibration) of a fold's training part `train` (corpus rows).
+
+    Without `calibrate` nothing is held out. With it the held-out rows are `validation_split`'s
+    stratified tenth of the training part: taken out of training for --select last and best-test;
+    for best-val they are its validation rows already (the trainer splits the same tenth off
+    itself), so the training rows are returned whole. The test fold is never among them.
+
+    Example:
+        >>> from timnet_keras.cache import FeatureSet, one_hot
+        >>> toy = FeatureSet(np.zeros((40, 2, 39)), one_hot(np.arange(40) % 4, 4), tuple("abcd"))
+        >>> fit, held = calibration_split(toy, np.arange(40), 46, "last", True)
+        >>> len(fit), len(held), set(fit) & set(held)
+        (36, 4, set())
+        >>> len(calibration_split(toy, np.arange(40), 46, "best-val", True)[0])
+        40
+    """
+    train = np.asarray(train)
+    if not calibrate:
+        return train, train[:0]
+    kept, held = validation_split(features.classes[train], seed)
+    return (train if selection == "best-val" else train[kept]), train[held]
+
+
+def calibrate_fold(model, features, held, batch_size):
+    """The fold's calibration record, fitted on its held-out rows `held` (None when there are none)."""
+    from .calibration import fit_calibration
+
+    if not len(held):
+        return None
+    return fit_calibration(predict_padded(model, features.x[held], batch_size), features.classes[held], held)
+
+
 def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=False):
     """Trains every unfinished fold of `run_config` (a RunConfig) in `run_dir`; returns the FoldRecords.
 
@@ -295,7 +328,8 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
         save_legacy_weights(model, run_store.fold_weights_path(run_dir, n_folds, record.fold), run_config.model.backbone_kwargs())
         run_store.write_fold_record(run_dir, record)
         accuracy = 100 * np.mean(np.argmax(record.probabilities, 1) == record.y_true)
-        log(f"fold {record.fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {record.selected_epoch}, {record.seconds} s)")
+        scaled = f", temperature {record.temperature:.3f}" if record.calibration else ""
+        log(f"fold {record.fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {record.selected_epoch}, {record.seconds} s{scaled})")
 
     if run_config.trainer == "batched" and todo:
         _train_batched(features, run_config, run_dir, todo, keep, log)
@@ -304,15 +338,19 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
                               run_config.jit_compile, run_eagerly)
         trainer.warm_up()
         for fold, train, test in todo:
-            keep(trainer.model, train_and_score_fold(trainer, features, train, test, fold, n_folds))
+            keep(trainer.model, train_and_score_fold(trainer, features, train, test, fold, n_folds, run_config.calibrate))
     return [run_store.read_fold_record(run_dir, fold) for fold in range(1, n_folds + 1)]
 
 
-def fold_job(features, train, test, fold, seed, selection):
-    """The batched trainer's FoldJob of a fold: its training rows and, for a selection, the rows it selects on."""
+def fold_job(features, train, test, fold, seed, selection, calibrate=False):
+    """The batched trainer's FoldJob of a fold: its training rows and, for a selection, the rows it selects on.
+
+    With `calibrate` the calibration rows (`calibration_split`) are not among its training rows.
+    """
     from .batched import FoldJob
 
     test = np.asarray(test)
+    train, _ = calibration_split(features, train, seed, selection, calibrate)
     if selection == "best-test":
         return FoldJob(seed, fold, np.asarray(train), test, test)
     if selection == "best-val":
@@ -326,7 +364,8 @@ def _train_batched(features, run_config, run_dir, todo, keep, log):
     from .batched import BatchedTrainer, load_checkpoint, save_checkpoint
 
     start = time.time()
-    jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection) for fold, train, test in todo]
+    jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection, run_config.calibrate)
+            for fold, train, test in todo]
     trainer = BatchedTrainer(run_config.model, run_config.training, run_config.selection)
     path = run_store.batched_checkpoint_path(run_dir)
     state = load_checkpoint(path, trainer, jobs)
@@ -336,22 +375,29 @@ def _train_batched(features, run_config, run_dir, todo, keep, log):
     results = trainer.train(features.x, features.y, jobs, state=state, desc=f"{len(jobs)} folds together",
                             on_chunk=lambda chunk_state: save_checkpoint(path, trainer, jobs, chunk_state))
     seconds = round((time.time() - start) / len(jobs), 1)  # the folds trained together: each gets its share
-    for (fold, _, test), result in zip(todo, results):
+    for (fold, train, test), result in zip(todo, results):
         result.load_into(trainer.model)
         probabilities = predict_padded(trainer.model, features.x[test], run_config.training.batch_size)
+        _, held = calibration_split(features, train, run_config.seed, run_config.selection, run_config.calibrate)
+        calibration = calibrate_fold(trainer.model, features, held, run_config.training.batch_size)
         keep(trainer.model, FoldRecord(fold, test, features.classes[test], probabilities, result.history,
-                                       result.selected_epoch, seconds))
+                                       result.selected_epoch, seconds, calibration))
     if os.path.exists(path):
         os.remove(path)
 
 
-def train_and_score_fold(trainer, features, train, test, fold, n_folds):
+def train_and_score_fold(trainer, features, train, test, fold, n_folds, calibrate=False):
     """One fold of a cross-validated run: trains on `train`, predicts `test`; returns its FoldRecord.
 
     The one place a fold is trained: the train mode and the reproduction grid both call it.
+    With `calibrate`, a stratified tenth of `train` is held out (`calibration_split`) and the
+    fold's temperature and abstain thresholds are fitted on it after training; never on `test`.
     """
     start = time.time()
-    history, selected = trainer.train_fold(fold, features.x[train], features.y[train], features.x[test],
+    fit, held = calibration_split(features, train, trainer.seed, trainer.selection, calibrate)
+    history, selected = trainer.train_fold(fold, features.x[fit], features.y[fit], features.x[test],
                                            features.y[test], desc=f"fold {fold}/{n_folds}")
     probabilities = predict_padded(trainer.model, features.x[test], trainer.training.batch_size)
-    return FoldRecord(fold, test, features.classes[test], probabilities, history, selected, round(time.time() - start, 1))
+    calibration = calibrate_fold(trainer.model, features, held, trainer.training.batch_size)
+    return FoldRecord(fold, test, features.classes[test], probabilities, history, selected, round(time.time() - start, 1),
+                      calibration)
