@@ -56,6 +56,8 @@ def cropped_note(row, preprocessor):
 def format_prediction(row, top=3):
     best = list(row["probabilities"].items())[:top]
     abstain = f"  [abstain: {row['abstain']}]" if row.get("abstain") else ""
+    if row.get("abstain") == "silence":  # the model's guesses of silence mean nothing: the files keep them
+        return f"{row['file']}: {row['label']}{abstain}"
     return f"{row['file']}: {row['label']}  (" + ", ".join(f"{k} {v:.2f}" for k, v in best) + ")" + abstain
 
 
