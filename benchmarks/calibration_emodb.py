@@ -11,6 +11,16 @@ sharper than a held-out fit would give.
 
 The Emo-DB cache is read from --mfcc_path (MFCC/EMODB.npz) or extracted from
 $TIMNET_SHARED/corpora/EMODB into it first.
+
+Measured (2-core CPU, TensorFlow 2.21, 535 pooled test predictions, WAR 93.83 %):
+    ECE (15 bins)  0.380 -> 0.058    median top probability 0.544 -> 1.000
+    NLL            0.698 -> 0.632    Brier 0.303 -> 0.114
+Fitted T 0.05 to 0.084: the folds' training rows are (nearly) all right, so their NLL falls
+all the way to T -> 0 and folds 8-10 stop at the 0.05 bound; with --min_temperature 0.01
+the ECE is 0.060 and the NLL 0.698 (no better than before). The weights are underconfident
+(label smoothing, test-selected epochs) and any sharpening helps the ECE, but a temperature
+fitted on rows the model trained on is not a calibration to trust: new runs hold rows out
+(--calibrate).
 """
 import argparse
 import json
@@ -28,10 +38,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mfcc_path", default="MFCC")
     p.add_argument("--json", default=None, help="also write the numbers to this file")
+    p.add_argument("--min_temperature", type=float, default=None,
+                   help="lower bound of the temperature search (default: calibration.TEMPERATURE_BOUNDS, 0.05)")
     args = p.parse_args(argv)
 
     from timnet_keras.cache import cache_path, load_feature_cache, save_feature_cache
-    from timnet_keras.calibration import apply_temperature, fit_calibration
+    from timnet_keras.calibration import TEMPERATURE_BOUNDS, apply_temperature, fit_calibration
     from timnet_keras.checkpoints import load_legacy_weights
     from timnet_keras.classifier import TimnetClassifier
     from timnet_keras.evaluation import calibration_scores, war
@@ -58,7 +70,8 @@ def main(argv=None):
         cal_rows = train[held]
         assert not set(cal_rows) & set(test)
         cal = fit_calibration(classifier.predict(features.x[cal_rows], batch_size=64, verbose=0),
-                              features.classes[cal_rows], cal_rows)
+                              features.classes[cal_rows], cal_rows,
+                              (args.min_temperature or TEMPERATURE_BOUNDS[0], TEMPERATURE_BOUNDS[1]))
         raw = np.asarray(classifier.predict(features.x[test], batch_size=64, verbose=0), np.float64)
         scaled = apply_temperature(raw, cal["temperature"])
         y = features.classes[test]

@@ -50,7 +50,7 @@ def entropy(probabilities):
     return -np.sum(p * np.log(p), axis=-1)
 
 
-def fit_temperature(probabilities, y_true):
+def fit_temperature(probabilities, y_true, bounds=TEMPERATURE_BOUNDS):
     """The T minimising the NLL of `apply_temperature(probabilities, T)` on these rows (bounded 1-D search on ln T).
 
     Example:
@@ -67,13 +67,13 @@ def fit_temperature(probabilities, y_true):
     probabilities, y_true = np.asarray(probabilities, np.float64), np.asarray(y_true, int)
     if not len(y_true):
         return 1.0
-    low, high = np.log(TEMPERATURE_BOUNDS)
+    low, high = np.log(bounds)
     result = minimize_scalar(lambda log_t: negative_log_likelihood(y_true, apply_temperature(probabilities, np.exp(log_t))),
                              bounds=(low, high), method="bounded", options={"xatol": 1e-5})
     return float(np.exp(result.x))
 
 
-def fit_calibration(probabilities, y_true, indices=()):
+def fit_calibration(probabilities, y_true, indices=(), bounds=TEMPERATURE_BOUNDS):
     """A fold's calibration from its held-out rows' raw probabilities: the record a fold stores.
 
     {temperature, min_confidence, max_entropy, n, indices, nll_before, nll_after, ece_before, ece_after}:
@@ -87,7 +87,7 @@ def fit_calibration(probabilities, y_true, indices=()):
     from .evaluation import expected_calibration_error, negative_log_likelihood
 
     probabilities, y_true = np.asarray(probabilities, np.float64), np.asarray(y_true, int)
-    temperature = fit_temperature(probabilities, y_true)
+    temperature = fit_temperature(probabilities, y_true, bounds)
     scaled = apply_temperature(probabilities, temperature)
     return {
         "temperature": round(temperature, 6),

@@ -51,8 +51,8 @@ def plot_reliability(y_true, raw, calibrated, path, title="Reliability"):
         width = 1.0 / ECE_BINS
         ax.bar([lo for lo, *_ in bins], [acc for *_, acc, _ in bins], width=width, align="edge", color="tab:blue",
                edgecolor="white", label="accuracy")
-        ax.bar([conf - width / 2 for *_, conf in bins], [acc - conf for *_, acc, conf in bins],
-               bottom=[conf for *_, conf in bins], width=width, color="tab:red", alpha=0.3, label="gap to confidence")
+        ax.bar([lo for lo, *_ in bins], [acc - conf for *_, acc, conf in bins], bottom=[conf for *_, conf in bins],
+               width=width, align="edge", color="tab:red", alpha=0.35, label="gap to the mean confidence")
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
         for lo, _, count, acc, _ in bins:
             ax.text(lo + width / 2, min(acc, 0.95) + 0.02, str(count), ha="center", fontsize=6)
@@ -61,7 +61,7 @@ def plot_reliability(y_true, raw, calibrated, path, title="Reliability"):
         ax.set_xlabel("top probability (confidence)")
         ax.set_title(f"{name}: ECE {expected_calibration_error(y_true, probabilities):.3f}", fontsize=9)
     axes[0].set_ylabel("accuracy")
-    axes[0].legend(loc="upper left", fontsize=8)
+    axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
 
