@@ -21,9 +21,21 @@ def test_a_result_folder_has_every_file_and_says_when_it_is_test_selected(tmp_pa
     header = {"data": "X", "test_selected": test_selected, "selection": "best-test" if test_selected else "last"}
     summary = write_results(str(tmp_path), _records(rng), ("a", "b", "c"), header, [(1, {"loss": [2.0, 1.0], "accuracy": [0.3, 0.5]})],
                             log=lines.append)
-    assert sorted(os.listdir(tmp_path)) == ["classification_report.csv", "confusion_matrix.png", "summary.json", "training_curves.png"]
+    assert sorted(os.listdir(tmp_path)) == ["classification_report.csv", "confusion_matrix.png", "reliability.png", "summary.json",
+                                            "training_curves.png"]
     assert json.load(open(tmp_path / "summary.json"))["pooled"] == summary["pooled"]
     assert any("test-selected" in line for line in lines) == test_selected
+
+
+def test_the_summary_scores_calibration_before_and_after_each_folds_temperature(tmp_path, rng):
+    records = _records(rng)
+    records[0].calibration = {"temperature": 0.5}  # fold 2 has none: temperature 1, before == after
+    summary = write_results(str(tmp_path), records, ("a", "b", "c"), {"data": "X"}, log=lambda *_: None)
+    first, second = summary["folds"]
+    assert first["temperature"] == 0.5 and first["nll_calibrated"] != first["nll"] and summary["calibrated"] is True
+    assert second["temperature"] == 1.0 and all(second[k] == second[f"{k}_calibrated"] for k in ("ece", "nll", "brier"))
+    assert {"ece", "nll", "brier", "ece_calibrated", "nll_calibrated", "brier_calibrated", "war", "uar"} <= set(summary["pooled"])
+    assert (tmp_path / "reliability.png").stat().st_size > 0
 
 
 def test_summary_table_lists_every_run_and_marks_test_selected(tmp_path, capsys):

@@ -28,7 +28,7 @@ from .io import write_atomic
 from . import run_store
 from .padding import padded_batches, real_rows, steps_per_epoch
 from .run_store import FoldRecord
-from .training import (CURVE_KEYS, RunError, SELECTIONS, epoch_orders, fresh_weights, precision_policy, predict_padded,
+from .training import (CURVE_KEYS, RunError, SELECTIONS, calibrate_fold, calibration_split, epoch_orders, fresh_weights, precision_policy, predict_padded,
                        reset_dropout_streams, seed_everything, validation_split)
 
 CHUNK_EPOCHS = 25  # epochs per call of the program: progress and checkpoints move this often
@@ -353,9 +353,13 @@ def load_checkpoint(path, trainer, jobs):
 
 # --- a run's folds (the train mode, the grid) ------------------------------------------------
 
-def fold_job(features, train, test, fold, seed, selection):
-    """The batched trainer's FoldJob of a fold: its training rows and, for a selection, the rows it selects on."""
+def fold_job(features, train, test, fold, seed, selection, calibrate=False):
+    """The batched trainer's FoldJob of a fold: its training rows and, for a selection, the rows it selects on.
+
+    With `calibrate` the calibration rows (`training.calibration_split`) are not among its training rows.
+    """
     test = np.asarray(test)
+    train, _ = calibration_split(features, train, seed, selection, calibrate)
     if selection == "best-test":
         return FoldJob(seed, fold, np.asarray(train), test, test)
     if selection == "best-val":
@@ -370,7 +374,8 @@ def train_run_folds(features, run_config, run_dir, todo, keep, log):
     A checkpoint after each chunk of epochs lets --resume continue; it is removed when every fold is kept.
     """
     start = time.time()
-    jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection) for fold, train, test in todo]
+    jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection, run_config.calibrate)
+            for fold, train, test in todo]
     trainer = BatchedTrainer(run_config.model, run_config.training, run_config.selection)
     path = run_store.batched_checkpoint_path(run_dir)
     state = load_checkpoint(path, trainer, jobs)
@@ -379,10 +384,12 @@ def train_run_folds(features, run_config, run_dir, todo, keep, log):
     results = trainer.train(features.x, features.y, jobs, state=state, desc=f"{len(jobs)} folds together",
                             on_chunk=lambda chunk_state: save_checkpoint(path, trainer, jobs, chunk_state))
     seconds = round((time.time() - start) / len(jobs), 1)  # the folds trained together: each gets its share
-    for (fold, _, test), result in zip(todo, results):
+    for (fold, train, test), result in zip(todo, results):
         result.load_into(trainer.model)
         probabilities = predict_padded(trainer.model, features.x[test], run_config.training.batch_size)
+        _, held = calibration_split(features, train, run_config.seed, run_config.selection, run_config.calibrate)
+        calibration = calibrate_fold(trainer.model, features, held, run_config.training.batch_size)
         keep(trainer.model, FoldRecord(fold, test, features.classes[test], probabilities, result.history,
-                                       result.selected_epoch, seconds))
+                                       result.selected_epoch, seconds, calibration))
     if os.path.exists(path):
         os.remove(path)

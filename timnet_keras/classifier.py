@@ -21,6 +21,26 @@ keras.saving.register_keras_serializable(package=PACKAGE)(MfccPreprocessor)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class TemperatureScaling(keras.layers.Layer):
+    """softmax(ln p / T) of probabilities p: a fold member's fitted temperature (see `calibration`); no weights."""
+
+    def __init__(self, temperature, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.temperature = float(temperature)
+
+    def call(self, probabilities):
+        logits = keras.ops.log(keras.ops.clip(probabilities, 1e-12, 1.0)) / self.temperature
+        return keras.ops.softmax(logits, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class TimnetClassifier(keras.Model):
     """TIM-Net's classifier: `ensemble_size` members of backbone + Dense(softmax), averaged.
 
@@ -30,6 +50,9 @@ class TimnetClassifier(keras.Model):
         labels: class names in output order (default class_0, class_1, ...).
         preprocessor: the `MfccPreprocessor` for `predict_files` / `predict_signals`.
         ensemble_size: fold members whose probabilities are averaged (1 for one model).
+        temperatures: one per member (default all 1): each member's probabilities are temperature-scaled
+            before the average (`calibration`); a member of temperature 1 has no scaling layer.
+        abstain_thresholds: {min_confidence, max_entropy} for `abstain` (None: no model-based abstention).
 
     Example:
         >>> classifier = TimnetClassifier(TimnetBackbone(frames=188), num_classes=7)
@@ -39,7 +62,8 @@ class TimnetClassifier(keras.Model):
         (2, 7)
     """
 
-    def __init__(self, backbone, num_classes, labels=None, preprocessor=None, ensemble_size=1, **kwargs):
+    def __init__(self, backbone, num_classes, labels=None, preprocessor=None, ensemble_size=1, temperatures=None,
+                 abstain_thresholds=None, **kwargs):
         frames, n_mfcc = backbone.input.shape[1:]
         inputs = keras.Input(shape=(frames, n_mfcc), name="mfcc")
         backbones = [backbone] + [
@@ -50,7 +74,14 @@ class TimnetClassifier(keras.Model):
         heads = [keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
                                     name="classifier" if k == 1 else f"classifier_{k}")
                  for k in range(1, ensemble_size + 1)]
+        temperatures = tuple(float(t) for t in temperatures) if temperatures is not None else (1.0,) * ensemble_size
+        if len(temperatures) != ensemble_size:
+            raise ValueError(f"{len(temperatures)} temperatures for {ensemble_size} members")
+        if not all(t > 0 for t in temperatures):
+            raise ValueError(f"temperatures must be positive, got {temperatures}")
         outputs = [head(member(inputs)) for member, head in zip(backbones, heads)]
+        outputs = [output if t == 1.0 else TemperatureScaling(t, name="temperature" if k == 1 else f"temperature_{k}")(output)
+                   for k, (output, t) in enumerate(zip(outputs, temperatures), start=1)]
         output = outputs[0] if ensemble_size == 1 else keras.layers.Average(name="fold_mean")(outputs)
         kwargs.setdefault("name", f"{backbone.variant}_classifier")
         super().__init__(inputs=inputs, outputs=output, **kwargs)
@@ -61,6 +92,8 @@ class TimnetClassifier(keras.Model):
         self.labels = tuple(labels) if labels else tuple(f"class_{i}" for i in range(num_classes))
         self.preprocessor = preprocessor
         self.ensemble_size = int(ensemble_size)
+        self.temperatures = temperatures
+        self.abstain_thresholds = dict(abstain_thresholds) if abstain_thresholds else None
         if len(self.labels) != self.num_classes:
             raise ValueError(f"{len(self.labels)} labels for {num_classes} classes")
 
@@ -72,14 +105,19 @@ class TimnetClassifier(keras.Model):
     # --- building -----------------------------------------------------------------------
 
     @classmethod
-    def from_model_config(cls, model_config, labels=None, preprocessor=None, ensemble_size=1):
+    def from_model_config(cls, model_config, labels=None, preprocessor=None, ensemble_size=1, temperatures=None,
+                          abstain_thresholds=None):
         """A fresh classifier of a `ModelConfig` (the form run folders store)."""
         backbone = TimnetBackbone(**model_config.backbone_kwargs())
-        return cls(backbone, model_config.num_classes, labels, preprocessor, ensemble_size)
+        return cls(backbone, model_config.num_classes, labels, preprocessor, ensemble_size, temperatures, abstain_thresholds)
 
     @classmethod
     def from_run(cls, run_dir, fold=None):
-        """Our run folder (`Models/<run>/`): every fold as an ensemble member, or one `fold`."""
+        """Our run folder (`Models/<run>/`): every fold as an ensemble member, or one `fold`.
+
+        A fold trained with calibration rows (`--calibrate`) brings its temperature (the ensemble
+        averages the calibrated member probabilities) and its abstain thresholds; others temperature 1.
+        """
         from . import run_store
 
         return cls._from_fold_files(*run_store.read_saved_run(run_dir), fold)
@@ -95,12 +133,18 @@ class TimnetClassifier(keras.Model):
     def _from_fold_files(cls, run_config, files, fold):
         from .checkpoints import load_legacy_weights
 
+        from .calibration import ensemble_thresholds
+        from .run_store import fold_calibrations
+
+        calibrations = fold_calibrations(files)
         if fold is not None:
             if not 1 <= fold <= len(files):
                 raise InputError(f"fold {fold} of a {len(files)}-fold run does not exist; choose 1..{len(files)}")
-            files = [files[fold - 1]]
+            files, calibrations = [files[fold - 1]], [calibrations[fold - 1]]
         preprocessor = MfccPreprocessor.from_settings(run_config.features) if run_config.features else None
-        classifier = cls.from_model_config(run_config.model, run_config.labels or None, preprocessor, len(files))
+        classifier = cls.from_model_config(run_config.model, run_config.labels or None, preprocessor, len(files),
+                                           [c["temperature"] if c else 1.0 for c in calibrations],
+                                           ensemble_thresholds(calibrations))
         for member, path in enumerate(files):
             load_legacy_weights(classifier, path, member=member)
         return classifier
@@ -130,14 +174,16 @@ class TimnetClassifier(keras.Model):
         """
         if self.ensemble_size == 1 or not isinstance(x, np.ndarray) or steps is not None or callbacks:
             return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
+        from .calibration import apply_temperature
+
         runner = self._member_runner()
         total = None
-        for backbone, head in self.members:
+        for (backbone, head), temperature in zip(self.members, self.temperatures):
             runner.backbone.set_weights(backbone.get_weights())
             runner.member_heads[0].set_weights(head.get_weights())
-            probabilities = runner.predict(x, batch_size=batch_size, verbose=0)
+            probabilities = apply_temperature(runner.predict(x, batch_size=batch_size, verbose=0), temperature)
             total = probabilities if total is None else total + probabilities
-        return total / self.ensemble_size
+        return (total / self.ensemble_size).astype(np.float32)
 
     def _member_runner(self):
         runner = self.__dict__.get("_member_runner_model")
@@ -194,6 +240,8 @@ class TimnetClassifier(keras.Model):
             "labels": list(self.labels),
             "preprocessor": keras.saving.serialize_keras_object(self.preprocessor) if self.preprocessor else None,
             "ensemble_size": self.ensemble_size,
+            "temperatures": list(self.temperatures),
+            "abstain_thresholds": self.abstain_thresholds,
         }
 
     @classmethod

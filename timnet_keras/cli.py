@@ -184,6 +184,9 @@ def main_parser():
     p.add_argument("--protocol", default="kfold", choices=("kfold", "stratified", "speaker"))
     p.add_argument("--select", default="last", choices=("last", "best-val", "best-test"),
                    help="weights to keep per fold; best-test selects on the test fold and is labelled test-selected")
+    p.add_argument("--calibrate", action="store_true",
+                   help="hold a stratified tenth of each training part out of training (best-val: its validation tenth) "
+                        "to fit the fold's temperature and abstain thresholds on; off by default: the paper trains on all rows")
     p.add_argument("--resume", default=None, help="continue the run folder RUN_DIR from its first unfinished fold")
     p.add_argument("--force", action="store_true", help="--resume even though the flags given differ from the run's")
     p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
@@ -292,7 +295,7 @@ def _main(argv):
         check_activation(args.activation)
         model_config = _model_config(args, name, *features.x.shape[1:], len(features.labels))
         run_config = runs.new_run_config(features, name, model_config, _training(args), args.protocol, args.select, seed,
-                                         args.split_fold, args.jit_compile, _trainer(args))
+                                         args.split_fold, args.jit_compile, _trainer(args), calibrate=args.calibrate)
         if args.resume:
             _check_resume_flags(args, argv if argv is not None else sys.argv[1:], run_config)
         runs.train(features, run_config, args.model_path, args.result_path, resume=args.resume, run_eagerly=args.run_eagerly)
@@ -308,7 +311,7 @@ RESUME_FLAGS = {
     "--random_seed": "seed", "--activation": "model.activation", "--filter_size": "model.filters",
     "--dilation_size": "model.num_blocks", "--kernel_size": "model.kernel_size", "--stack_size": "model.stacks",
     "--split_fold": "split_fold", "--model": "model.variant", "--protocol": "protocol", "--select": "selection",
-    "--no-xla": "jit_compile", "--precision": "training.precision",
+    "--no-xla": "jit_compile", "--precision": "training.precision", "--calibrate": "calibrate",
 }
 
 

@@ -1,4 +1,4 @@
-"""Figures of a run: confusion matrix, training curves, t-SNE of the representation (and its tsne.csv).
+"""Figures of a run: confusion matrix, training curves, reliability diagram, t-SNE of the representation (and its tsne.csv).
 
 Figures are `matplotlib.figure.Figure` objects, never pyplot's: a notebook
 user's pyplot backend and open figures stay as they were.
@@ -36,6 +36,33 @@ def plot_confusion_matrix(matrix, labels, path, title="Confusion matrix"):
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046)
+    _save(fig, path)
+
+
+def plot_reliability(y_true, raw, calibrated, path, title="Reliability"):
+    """Two panels, before and after temperature scaling: accuracy per top-probability bin (15 bins), the diagonal,
+    the gap to it shaded, and each panel's ECE in its title."""
+    from .evaluation import ECE_BINS, expected_calibration_error, reliability_bins
+
+    fig = Figure(figsize=(9, 4.2))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, probabilities, name in zip(axes, (raw, calibrated), ("before calibration", "after temperature scaling")):
+        bins = reliability_bins(y_true, probabilities)
+        width = 1.0 / ECE_BINS
+        ax.bar([lo for lo, *_ in bins], [acc for *_, acc, _ in bins], width=width, align="edge", color="tab:blue",
+               edgecolor="white", label="accuracy")
+        ax.bar([lo for lo, *_ in bins], [acc - conf for *_, acc, conf in bins], bottom=[conf for *_, conf in bins],
+               width=width, align="edge", color="tab:red", alpha=0.35, label="gap to the mean confidence")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+        for lo, _, count, acc, _ in bins:
+            ax.text(lo + width / 2, min(acc, 0.95) + 0.02, str(count), ha="center", fontsize=6)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("top probability (confidence)")
+        ax.set_title(f"{name}: ECE {expected_calibration_error(y_true, probabilities):.3f}", fontsize=9)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(title, fontsize=10)
     _save(fig, path)
 
 

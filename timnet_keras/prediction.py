@@ -1,7 +1,9 @@
 """Emotions of audio files through a `TimnetClassifier`, and the predictions file.
 
 Bad files are reported and skipped, not fatal: one broken recording must
-not cost the predictions of the others.
+not cost the predictions of the others. Every row says how sure it is:
+`confidence` (the calibrated top probability) and `abstain` (why not to
+trust it, empty when nothing speaks against it; see `abstain`).
 """
 import csv
 import io
@@ -14,23 +16,30 @@ from .preprocessor import BadAudioError
 
 
 def predict_files(classifier, paths, batch_size=64):
-    """(rows, errors): a row per readable file, {"file", "label", "probabilities": {label: p}} best first."""
-    features, good, errors, seconds = [], [], [], []
+    """(rows, errors): a row per readable file, {"file", "label", "confidence", "abstain", "seconds",
+    "probabilities": {label: p} best first}; a silent file's label is "(silence)"."""
+    from .abstain import SILENCE, SILENT_LABEL, abstain_reason, native_rate, signal_reasons
+
+    features, good, errors, seconds, checks = [], [], [], [], []
     preprocessor = classifier.preprocessor
+    thresholds = getattr(classifier, "abstain_thresholds", None)
     for path in paths:
         try:
             signal = preprocessor.load(path)
             features.append(preprocessor.signal_features(signal))
             good.append(path)
             seconds.append(round(len(signal) / preprocessor.sample_rate, 3))
+            checks.append(signal_reasons(signal, preprocessor.sample_rate, preprocessor.mean_signal_length, native_rate(path)))
         except BadAudioError as error:
             errors.append(str(error))
     rows = []
     if good:
         probabilities = classifier.predict(np.stack(features), batch_size=batch_size, verbose=0)
-        for path, p, duration in zip(good, probabilities, seconds):
+        for path, p, duration, reasons in zip(good, probabilities, seconds, checks):
             order = np.argsort(p)[::-1]
-            rows.append({"file": path, "label": classifier.labels[order[0]], "seconds": duration,
+            abstain = abstain_reason(reasons, p, thresholds)
+            rows.append({"file": path, "label": SILENT_LABEL if abstain == SILENCE else classifier.labels[order[0]],
+                         "confidence": round(float(p[order[0]]), 4), "abstain": abstain, "seconds": duration,
                          "probabilities": {classifier.labels[i]: round(float(p[i]), 4) for i in order}})
     return rows, errors
 
@@ -46,19 +55,23 @@ def cropped_note(row, preprocessor):
 
 def format_prediction(row, top=3):
     best = list(row["probabilities"].items())[:top]
-    return f"{row['file']}: {row['label']}  (" + ", ".join(f"{k} {v:.2f}" for k, v in best) + ")"
+    abstain = f"  [abstain: {row['abstain']}]" if row.get("abstain") else ""
+    if row.get("abstain") == "silence":  # the model's guesses of silence mean nothing: the files keep them
+        return f"{row['file']}: {row['label']}{abstain}"
+    return f"{row['file']}: {row['label']}  (" + ", ".join(f"{k} {v:.2f}" for k, v in best) + ")" + abstain
 
 
 def predictions_text(rows, json_format=False):
-    """The predictions file's content: JSON, or CSV (file, label, one column per class)."""
+    """The predictions file's content: JSON, or CSV (file, label, confidence, abstain, one column per class)."""
     if json_format:
         return json.dumps(rows, indent=1)
     labels = sorted(rows[0]["probabilities"]) if rows else []
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["file", "label", *labels])
+    writer.writerow(["file", "label", "confidence", "abstain", *labels])
     for r in rows:
-        writer.writerow([r["file"], r["label"], *(f"{r['probabilities'][k]:.4f}" for k in labels)])
+        confidence = f"{r['confidence']:.4f}" if r.get("confidence") is not None else ""
+        writer.writerow([r["file"], r["label"], confidence, r.get("abstain", ""), *(f"{r['probabilities'][k]:.4f}" for k in labels)])
     return out.getvalue()
 
 

@@ -1,9 +1,10 @@
 """Result folders (`Results/<run>/`) and the Table 1 summary of all of them.
 
 A result folder holds summary.json (per fold, mean +- std, pooled, the
-pooled confusion matrix, protocol and selection), classification_report.csv,
-confusion_matrix.png and training_curves.png. Test-selected results say so
-in every one of them.
+pooled confusion matrix, protocol and selection; ECE, NLL and Brier before
+and after each fold's temperature), classification_report.csv,
+confusion_matrix.png, reliability.png (before/after calibration) and
+training_curves.png. Test-selected results say so in every one of them.
 """
 import glob
 import os
@@ -38,7 +39,10 @@ def run_header(run_config, mode, run_dir):
 
 def write_results(result_dir, fold_records, labels, header, histories=(), log=print):
     """Writes a result folder; returns the summary dict."""
-    from .plots import plot_confusion_matrix, plot_training_curves
+    import numpy as np
+
+    from .calibration import apply_temperature
+    from .plots import plot_confusion_matrix, plot_reliability, plot_training_curves
 
     os.makedirs(result_dir, exist_ok=True)
     summary = dict(header)
@@ -48,6 +52,12 @@ def write_results(result_dir, fold_records, labels, header, histories=(), log=pr
     tag = " [TEST-SELECTED]" if summary.get("test_selected") else ""
     title = f"{header.get('data')} pooled WAR {summary['pooled']['war']:.2f} % UAR {summary['pooled']['uar']:.2f} %{tag}"
     plot_confusion_matrix(summary["confusion_matrix"], labels, os.path.join(result_dir, "confusion_matrix.png"), title)
+    y_true = np.concatenate([np.asarray(r.y_true, int) for r in fold_records])
+    raw = np.concatenate([np.asarray(r.probabilities, np.float64) for r in fold_records])
+    scaled = np.concatenate([apply_temperature(r.probabilities, getattr(r, "temperature", 1.0)) for r in fold_records])
+    note = "" if summary.get("calibrated") else " (no fitted temperature: train with --calibrate)"
+    plot_reliability(y_true, raw, scaled, os.path.join(result_dir, "reliability.png"),
+                     f"{header.get('data')} pooled test predictions{note}{tag}")
     if histories:
         plot_training_curves(histories, os.path.join(result_dir, "training_curves.png"), title)
     log(console_table(summary))

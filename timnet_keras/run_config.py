@@ -79,6 +79,8 @@ class RunConfig:
 
     `selection` is "last", "best-val" or "best-test"; `source` says where
     weights came from when they are not ours (the authors' released folders).
+    `calibrate` holds a stratified tenth of each training part out of training to fit
+    the fold's temperature and abstain thresholds on (best-val reuses its validation tenth).
     """
 
     data: str
@@ -98,6 +100,7 @@ class RunConfig:
     command: str = ""
     created: str = ""
     source: str = ""
+    calibrate: bool = False
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -106,7 +109,7 @@ class RunConfig:
 
     @property
     def selection_note(self):
-        return SELECTION_NOTES[self.selection]
+        return SELECTION_NOTES[self.selection] + ("; temperature fitted on a held-out tenth" if self.calibrate else "")
 
     def to_json(self):
         data = dataclasses.asdict(self)

@@ -33,7 +33,11 @@ class RunStoreError(TimnetError):
 
 @dataclass
 class FoldRecord:
-    """One finished fold: its test samples, their predicted probabilities, its training history."""
+    """One finished fold: its test samples, their predicted probabilities, its training history.
+
+    `probabilities` are the model's raw (uncalibrated) ones; `calibration` is what was fitted on the
+    fold's held-out calibration rows (`calibration.fit_calibration`), None for a fold without them.
+    """
 
     fold: int
     test_indices: np.ndarray
@@ -42,6 +46,12 @@ class FoldRecord:
     history: dict = field(default_factory=dict)
     selected_epoch: int | None = None
     seconds: float = 0.0
+    calibration: dict | None = None
+
+    @property
+    def temperature(self):
+        """The fold's fitted temperature; 1 (no scaling) for a fold trained without calibration rows."""
+        return float(self.calibration["temperature"]) if self.calibration else 1.0
 
     def to_json(self):
         data = dataclasses.asdict(self)
@@ -60,6 +70,7 @@ class FoldRecord:
             history=data.get("history", {}),
             selected_epoch=data.get("selected_epoch"),
             seconds=data.get("seconds", 0.0),
+            calibration=data.get("calibration"),
         )
 
 
@@ -214,6 +225,17 @@ def check_corpus(folder, run_config, data_name):
     if stored != wanted:
         raise RunStoreError(f"{folder} holds a {stored} model but --data is {data_name}: its outputs are {stored}'s "
                             f"emotions; pass --data {stored}, or a {data_name} run as --test_path")
+
+
+def fold_calibrations(weight_files):
+    """[calibration dict or None] per fold weights file: from the fold records beside ours, None for the authors'."""
+    calibrations = []
+    for fold, path in enumerate(weight_files, start=1):
+        folder = os.path.dirname(path)
+        record = fold_record_path(folder, fold)
+        calibrations.append(read_fold_record(folder, fold).calibration if is_run_dir(folder) and os.path.isfile(record)
+                            else None)
+    return calibrations
 
 
 def fold_weight_files(folder):

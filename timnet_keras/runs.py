@@ -18,12 +18,12 @@ from .training import FoldTrainer, RunError, train_and_score_fold
 
 
 def new_run_config(features, data_name, model_config, training, protocol, selection, seed, split_fold, jit_compile=True,
-                   trainer="sequential"):
-    """The RunConfig of a new training run on a FeatureSet."""
+                   trainer="sequential", calibrate=False):
+    """The RunConfig of a new training run on a FeatureSet (`calibrate`: hold out calibration rows, see training)."""
     return RunConfig(data=data_name, model=model_config, training=training, protocol=protocol, selection=selection,
                      seed=seed, split_fold=split_fold, n_samples=int(len(features.x)), labels=tuple(features.labels),
                      features=features.settings, jit_compile=jit_compile, trainer=trainer, versions=versions(),
-                     command=" ".join(sys.argv), created=time_stamp())
+                     command=" ".join(sys.argv), created=time_stamp(), calibrate=calibrate)
 
 
 def train(features, run_config, model_path, result_path, resume=None, log=print, run_eagerly=False):
@@ -90,7 +90,8 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
         save_legacy_weights(model, run_store.fold_weights_path(run_dir, n_folds, record.fold), run_config.model.backbone_kwargs())
         run_store.write_fold_record(run_dir, record)
         accuracy = 100 * np.mean(np.argmax(record.probabilities, 1) == record.y_true)
-        log(f"fold {record.fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {record.selected_epoch}, {record.seconds} s)")
+        scaled = f", temperature {record.temperature:.3f}" if record.calibration else ""
+        log(f"fold {record.fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {record.selected_epoch}, {record.seconds} s{scaled})")
 
     if run_config.trainer == "batched" and todo:
         train_run_folds(features, run_config, run_dir, todo, keep, log)
@@ -99,7 +100,7 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
                               run_config.jit_compile, run_eagerly)
         trainer.warm_up()
         for fold, train, test in todo:
-            keep(trainer.model, train_and_score_fold(trainer, features, train, test, fold, n_folds))
+            keep(trainer.model, train_and_score_fold(trainer, features, train, test, fold, n_folds, run_config.calibrate))
     return [run_store.read_fold_record(run_dir, fold) for fold in range(1, n_folds + 1)]
 
 
@@ -127,12 +128,13 @@ def test(features, test_path, result_path, data_name=None, seed=None, tsne=False
     if fold is not None and not 1 <= fold <= len(folds):
         raise RunError(f"--fold {fold}: {test_path} holds folds 1 to {len(folds)}")
     classifier = TimnetClassifier.from_model_config(run_config.model)
+    calibrations = run_store.fold_calibrations(weight_files)  # each fold's fitted temperature, when it has one
     records, representations = [], {}
-    for k, ((_, test_idx), path) in enumerate(zip(folds, weight_files), start=1):
+    for k, ((_, test_idx), path, calibration) in enumerate(zip(folds, weight_files, calibrations), start=1):
         load_legacy_weights(classifier, path)
         x = features.x[test_idx]
         probabilities = np.asarray(classifier.predict(x, batch_size=64, verbose=0))
-        records.append(FoldRecord(k, test_idx, features.classes[test_idx], probabilities))
+        records.append(FoldRecord(k, test_idx, features.classes[test_idx], probabilities, calibration=calibration))
         if tsne and fold in (None, k):  # this fold's model, this fold's utterances: one representation space
             representations[k] = np.asarray(classifier.backbone.predict(x, batch_size=64, verbose=0))
     header = run_header(run_config, mode="test", run_dir=test_path)

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .abstain import SILENCE_DB, SILENT, level_db
 from .errors import TimnetError
 
-SILENCE_DB = -45.0
-SILENT = "(silence)"
 
 
 class TimelineError(TimnetError):
@@ -34,6 +33,8 @@ class WindowPrediction:
     label: str  # SILENT for a silent window
     level_db: float
     probabilities: dict  # label -> probability (all labels, also for silent windows)
+    confidence: float = float("nan")  # the calibrated top probability
+    abstain: str = ""  # why not to trust this window ("silence" for a silent one; see `abstain`), "" for no reason
 
     @property
     def silent(self):
@@ -60,20 +61,13 @@ def window_bounds(n_samples, sample_rate, window, hop):
     return [(s, s + size) for s in starts]
 
 
-def level_db(signal):
-    """RMS level in dB relative to full scale (-inf for digital silence).
-
-    Example:
-        >>> round(level_db(np.full(100, 0.1)), 1)
-        -20.0
-    """
-    rms = float(np.sqrt(np.mean(np.square(signal, dtype=np.float64)))) if len(signal) else 0.0
-    return 20 * math.log10(rms) if rms > 0 else float("-inf")
-
-
 def predict_timeline(classifier, path, window, hop, silence_db=SILENCE_DB, batch_size=64):
-    """[WindowPrediction] over the whole recording at `path`."""
+    """[WindowPrediction] over the whole recording at `path`, each with its confidence and abstain reason."""
+    from .abstain import SILENCE, abstain_reason, native_rate, signal_reasons
+
     preprocessor = classifier.preprocessor
+    rate_of_file = native_rate(path)
+    thresholds = getattr(classifier, "abstain_thresholds", None)
     signal = preprocessor.load(path)
     rate = preprocessor.sample_rate
     bounds = window_bounds(len(signal), rate, window, hop)
@@ -83,9 +77,12 @@ def predict_timeline(classifier, path, window, hop, silence_db=SILENCE_DB, batch
     rows = []
     for (a, b), piece, p in zip(bounds, pieces, probabilities):
         level = level_db(piece)
-        label = SILENT if level < silence_db else classifier.labels[int(np.argmax(p))]
+        abstain = abstain_reason(signal_reasons(piece, rate, preprocessor.mean_signal_length, rate_of_file, silence_db), p,
+                                 thresholds)
+        label = SILENT if abstain == SILENCE else classifier.labels[int(np.argmax(p))]
         rows.append(WindowPrediction(path, round(a / rate, 3), round(b / rate, 3), label, round(level, 1),
-                                     {name: round(float(v), 4) for name, v in zip(classifier.labels, p)}))
+                                     {name: round(float(v), 4) for name, v in zip(classifier.labels, p)},
+                                     round(float(np.max(p)), 4), abstain))
     return rows
 
 
@@ -123,7 +120,8 @@ def _hop(rows):
 
 
 def timeline_text(rows, json_format=False):
-    """The timeline file: JSON (a list of windows) or CSV (file, start, end, label, level_db, a column per emotion)."""
+    """The timeline file: JSON (a list of windows) or CSV (file, start, end, label, level_db, confidence, abstain,
+    a column per emotion)."""
     import csv
     import io
     import json
@@ -134,8 +132,8 @@ def timeline_text(rows, json_format=False):
     labels = list(rows[0].probabilities) if rows else []
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["file", "start", "end", "label", "level_db", *labels])
+    writer.writerow(["file", "start", "end", "label", "level_db", "confidence", "abstain", *labels])
     for r in rows:
-        writer.writerow([r.file, f"{r.start:.3f}", f"{r.end:.3f}", r.label, f"{r.level_db:.1f}",
-                         *(f"{r.probabilities[k]:.4f}" for k in labels)])
+        writer.writerow([r.file, f"{r.start:.3f}", f"{r.end:.3f}", r.label, f"{r.level_db:.1f}", f"{r.confidence:.4f}",
+                         r.abstain, *(f"{r.probabilities[k]:.4f}" for k in labels)])
     return out.getvalue()

@@ -269,13 +269,51 @@ def validation_split(classes, seed):
         return order[cut:], order[:cut]
 
 
-def train_and_score_fold(trainer, features, train, test, fold, n_folds):
+def calibration_split(features, train, seed, selection, calibrate):
+    """(rows to train on, rows held out for calibration) of a fold's training part `train` (corpus rows).
+
+    Without `calibrate` nothing is held out. With it the held-out rows are `validation_split`'s
+    stratified tenth of the training part: taken out of training for --select last and best-test;
+    for best-val they are its validation rows already (the trainer splits the same tenth off
+    itself), so the training rows are returned whole. The test fold is never among them.
+
+    Example:
+        >>> from timnet_keras.cache import FeatureSet, one_hot
+        >>> toy = FeatureSet(np.zeros((40, 2, 39)), one_hot(np.arange(40) % 4, 4), tuple("abcd"))
+        >>> fit, held = calibration_split(toy, np.arange(40), 46, "last", True)
+        >>> len(fit), len(held), set(fit) & set(held)
+        (36, 4, set())
+        >>> len(calibration_split(toy, np.arange(40), 46, "best-val", True)[0])
+        40
+    """
+    train = np.asarray(train)
+    if not calibrate:
+        return train, train[:0]
+    kept, held = validation_split(features.classes[train], seed)
+    return (train if selection == "best-val" else train[kept]), train[held]
+
+
+def calibrate_fold(model, features, held, batch_size):
+    """The fold's calibration record, fitted on its held-out rows `held` (None when there are none)."""
+    from .calibration import fit_calibration
+
+    if not len(held):
+        return None
+    return fit_calibration(predict_padded(model, features.x[held], batch_size), features.classes[held], held)
+
+
+def train_and_score_fold(trainer, features, train, test, fold, n_folds, calibrate=False):
     """One fold of a cross-validated run: trains on `train`, predicts `test`; returns its FoldRecord.
 
     The one place a fold is trained: the train mode and the reproduction grid both call it.
+    With `calibrate`, a stratified tenth of `train` is held out (`calibration_split`) and the
+    fold's temperature and abstain thresholds are fitted on it after training; never on `test`.
     """
     start = time.time()
-    history, selected = trainer.train_fold(fold, features.x[train], features.y[train], features.x[test],
+    fit, held = calibration_split(features, train, trainer.seed, trainer.selection, calibrate)
+    history, selected = trainer.train_fold(fold, features.x[fit], features.y[fit], features.x[test],
                                            features.y[test], desc=f"fold {fold}/{n_folds}")
     probabilities = predict_padded(trainer.model, features.x[test], trainer.training.batch_size)
-    return FoldRecord(fold, test, features.classes[test], probabilities, history, selected, round(time.time() - start, 1))
+    calibration = calibrate_fold(trainer.model, features, held, trainer.training.batch_size)
+    return FoldRecord(fold, test, features.classes[test], probabilities, history, selected, round(time.time() - start, 1),
+                      calibration)
