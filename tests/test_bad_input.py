@@ -193,6 +193,36 @@ CASES += [
                                                                ["--mode", "train", "--data", "DEMO", *TINY, "--protocol", "speaker"])[1],
      ["at least two speakers", "--speaker_regex"]),
 ]
+def _own_file(root, name, content="mine"):
+    path = root / name
+    path.write_text(content)
+    return str(path)
+
+
+CASES += [
+    ("a flag of another mode (--tsne in predict)", _predict("--tsne"), ["--tsne applies to --mode test"]),
+    ("a flag of another mode (--epoch in export)", lambda root, run: ["--mode", "export", "--test_path", run, "--epoch", "5",
+                                                                     "--output", str(root / "e")], ["--epoch applies to"]),
+    ("--hop without --window", _predict("--hop", "0.5"), ["--hop applies to windows"]),
+    ("--plot without --window", _predict("--plot"), ["--plot applies to windows"]),
+    ("an empty --output", _predict("--output", ""), ["--output is empty"]),
+    ("a seed NumPy cannot take", _flag("--random_seed", "99999999999999999999"), ["--random_seed", "must be at most"]),
+    ("a --data name with folders in it", lambda root, run: ["--mode", "train", "--data", "../evil", *TINY], ["--data '../evil'"]),
+    ("predict --output over a user's file", lambda root, run: _predict("--output", _own_file(root, "mine.csv"))(root, run),
+     ["mine.csv exists", "--overwrite"]),
+    ("predict --overwrite over a user's file", lambda root, run: _predict("--output", _own_file(root, "mine.csv"),
+                                                                          "--overwrite")(root, run),
+     ["--overwrite will not replace", "not a predictions file of ours"]),
+    ("predict --overwrite over a run's fold record", lambda root, run: _predict("--output", os.path.join(run, "fold_1.json"),
+                                                                               "--overwrite")(root, run),
+     ["fold_1.json", "not a predictions file of ours"]),
+    ("run config with labels that do not match the classes", _edit_run_config(lambda c: c.update(labels=["a", "b", "c"])),
+     ["run_config.json", "3 labels but model.num_classes 4"]),
+    ("run config with an unknown variant", _edit_run_config(lambda c: c["model"].update(variant="zzz")),
+     ["model.variant 'zzz'"]),
+    ("run config with an activation Keras does not know", _edit_run_config(lambda c: c["model"].update(activation="nope")),
+     ["do not build a model", "run_config.json", "nope"]),
+]
 SETUPS = {"cache without x": (_npz_without_x, None), "cache with NaN": (_npz_with_nan, None),
           "crafted pickle .npy": (_crafted_pickle, None), "mixed 4- and 5-fold weights": (_mixed_folds, None)}
 
@@ -547,3 +577,56 @@ def test_a_full_disk_is_one_error_line_naming_the_path(workspace, monkeypatch, c
     lines = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert status == 2 and len(lines) == 1 and lines[0].endswith(": No space left on device"), lines
     assert not glob.glob(str(root / "**" / "*.tmp-*"), recursive=True)
+
+
+def test_an_unknown_grid_corpus_or_a_file_as_registry_is_refused(tmp_path, capsys):
+    (tmp_path / "afile").write_text("mine")
+    base = ["--table", "1", "--split_fold", "2", "--epoch", "1", "--dry-run", "--mfcc_path", str(tmp_path / "MFCC")]
+    for corpus, registry, words in (("NOPE", "r", "--corpora: NOPE is neither one of"),
+                                    ("DEMO", "afile", "is a file; name a folder")):
+        with pytest.raises(SystemExit) as stop:
+            cli.reproduce_main([*base, "--corpora", corpus, "--registry", str(tmp_path / registry)])
+        assert stop.value.code == 2 and words in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_figures_of_recordings_with_one_name_never_replace_each_other_or_a_users_file(workspace, capsys):
+    root, run, flags = workspace
+    first = write_demo_wavs(str(root / "a"), 1)[0]
+    second = os.path.join(str(root / "b"), os.path.basename(first))
+    os.makedirs(os.path.dirname(second))
+    shutil.copy(write_demo_wavs(str(root / "c"), 2)[1], second)
+    out = root / "out"
+    out.mkdir()
+    stem = os.path.splitext(os.path.basename(first))[0]
+    (out / f"{stem}_timeline.png").write_text("mine")
+    assert cli.main(["--mode", "predict", "--test_path", run, "--wav", first, second, "--window", "0.3", "--hop", "0.3", "--plot",
+                     "--output", str(out / "t.csv"), *flags]) == 0
+    assert (out / f"{stem}_timeline.png").read_text() == "mine"
+    assert sorted(os.listdir(out)) == sorted(["t.csv", f"{stem}_timeline.png", f"{stem}_timeline_2.png", f"{stem}_timeline_3.png"])
+
+
+def test_overwrite_replaces_an_earlier_predictions_file_of_ours(workspace, capsys):
+    root, run, flags = workspace
+    wav = write_demo_wavs(str(root / "w"), 1)[0]
+    out = str(root / "p.csv")
+    assert cli.main(["--mode", "predict", "--test_path", run, "--wav", wav, "--output", out, *flags]) == 0
+    assert cli.main(["--mode", "predict", "--test_path", run, "--wav", wav, "--output", out, "--overwrite", *flags]) == 0
+    assert open(out).readline().startswith("file,label,")
+
+
+@pytest.mark.parametrize("call,words", [
+    (lambda c: c.predict_signals([np.full(16000, 1e30, np.float32)], 16000), "samples reach 1e+30"),
+    (lambda c: c.predict_signals([np.zeros(10, np.float32)], 22050), "shorter than one 2048-sample analysis frame"),
+    (lambda c: c.export_bundle("never", "keras", fold=9), "fold 9 was given, but the classifier averages"),
+])
+def test_the_python_api_refuses_what_would_give_nan_a_meaningless_answer_or_a_wrong_manifest(call, words, tmp_path,
+                                                                                             monkeypatch):
+    from timnet_keras import MfccPreprocessor, TimnetBackbone, TimnetClassifier
+
+    monkeypatch.chdir(tmp_path)
+    classifier = TimnetClassifier(TimnetBackbone(frames=17, num_blocks=2), 4, preprocessor=MfccPreprocessor(8192),
+                                  ensemble_size=2)
+    with pytest.raises(ValueError) as refused:
+        call(classifier)
+    assert words in str(refused.value) and not os.path.exists(tmp_path / "never")

@@ -108,7 +108,10 @@ class TimnetClassifier(keras.Model):
     def from_model_config(cls, model_config, labels=None, preprocessor=None, ensemble_size=1, temperatures=None,
                           abstain_thresholds=None):
         """A fresh classifier of a `ModelConfig` (the form run folders store)."""
-        backbone = TimnetBackbone(**model_config.backbone_kwargs())
+        try:
+            backbone = TimnetBackbone(**model_config.backbone_kwargs())
+        except ValueError as error:  # settings a hand edit broke (an activation Keras does not know, ...)
+            raise InputError(f"the model settings do not build a model ({error}); restore the run's run_config.json") from None
         return cls(backbone, model_config.num_classes, labels, preprocessor, ensemble_size, temperatures, abstain_thresholds)
 
     @classmethod

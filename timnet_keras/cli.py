@@ -12,12 +12,25 @@ import sys
 from .config import TRAINING_DEFAULTS, canonical_name, default_num_blocks, default_seed, known_corpus_names
 from .device import setup_device
 from .errors import InputError, TimnetError
+from .inputs import check_data_name
 
 EXIT_ERROR = 2
 DEFAULT_DATA = "EMODB"  # the authors' main.py default
 
 
-# --- flag types: a bad value is argparse's own one-line error, exit status 2 -----------------
+# --- flag types: a bad value is one `error:` line naming the flag, exit status 2 --------------
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one `error:` line instead of the usage block: the message names the flag; --help shows the rest."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # an abbreviation (--ep) would slip past --resume's comparison
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
+
 
 def at_least(low, kind=int):
     def parse(text):
@@ -47,6 +60,45 @@ def within(low, high, include_low=True):
 
 
 positive = within(0, float("inf"), include_low=False)
+MAX_SEED = 2**31 - 1 - 10_000  # fold k draws from seed + k, and NumPy takes seeds below 2**32
+
+
+def seed_value(text):
+    value = at_least(0)(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEED}, got {text}")
+    return value
+
+
+# Flags that mean something in some modes only: given in another mode they would be ignored, so they are refused.
+MODE_FLAGS = {
+    "train": ("lr", "beta1", "beta2", "batch_size", "epoch", "dropout", "activation", "filter_size", "dilation_size",
+              "kernel_size", "stack_size", "split_fold", "model", "protocol", "select", "calibrate", "resume", "force",
+              "jit_compile", "run_eagerly", "trainer", "precision", "random_seed"),
+    "cross": ("lr", "beta1", "beta2", "batch_size", "epoch", "dropout", "activation", "filter_size", "dilation_size",
+              "kernel_size", "stack_size", "model", "precision", "jit_compile", "source", "target", "runs",
+              "mean_signal_length", "random_seed"),
+    "test": ("test_path", "tsne", "fold", "random_seed"),
+    "predict": ("test_path", "wav", "output", "window", "hop", "silence_db", "plot", "overwrite"),
+    "export": ("test_path", "output", "format", "fold", "overwrite"),
+}
+FLAG_NAMES = {"jit_compile": "--no-xla", "run_eagerly": "--run-eagerly", "allow_pickle": "--allow-pickle"}
+
+
+def check_mode_flags(parser, args):
+    """Refuses a flag given in a mode that would ignore it (--tsne in predict mode, --epoch in export mode, ...)."""
+    owned = {flag for flags in MODE_FLAGS.values() for flag in flags}
+    for dest in sorted(owned - set(MODE_FLAGS[args.mode])):
+        if getattr(args, dest) != parser.get_default(dest):
+            modes = [mode for mode, flags in MODE_FLAGS.items() if dest in flags]
+            name = FLAG_NAMES.get(dest, f"--{dest}")
+            parser.error(f"{name} applies to --mode {' or '.join(modes)}, not --mode {args.mode}; drop it")
+    if args.mode == "predict" and args.window is None:
+        for dest in ("hop", "plot"):
+            if getattr(args, dest) != parser.get_default(dest):
+                parser.error(f"--{dest} applies to windows: add --window SECONDS")
+    if args.output is not None and not args.output.strip():
+        parser.error("--output is empty: name a file (predict) or a folder (export)")
 
 
 def _error_line(error):
@@ -101,7 +153,7 @@ def _data_name(name):
 # --- extract_feature.py ---------------------------------------------------------------------
 
 def extract_parser():
-    p = argparse.ArgumentParser(allow_abbrev=False, description="Extract TIM-Net's MFCC features of a corpus into MFCC/<DATA>.npz")
+    p = Parser(description="Extract TIM-Net's MFCC features of a corpus into MFCC/<DATA>.npz")
     p.add_argument("--data_name", required=True, help=f"{', '.join(known_corpus_names())}, or any name for a folder-per-class corpus")
     p.add_argument("--wav_dir", help="the corpus' audio (default: SER_WAV_DATA/<DATA>)")
     p.add_argument("--mean_signal_length", default=None, help="samples to pad/crop to, or 'auto' (default: the corpus table; auto for own corpora)")
@@ -121,7 +173,7 @@ def _extract(argv):
     args = extract_parser().parse_args(argv)
     from .extract import extract_to_cache
 
-    name = _data_name(args.data_name)
+    name = _data_name(check_data_name(args.data_name, "--data_name"))
     wav_dir = args.wav_dir or os.path.join("SER_WAV_DATA", name)
     if canonical_name(args.data_name) is None and not os.path.isdir(wav_dir):
         _fail(f"{args.data_name!r} is not a known corpus ({', '.join(known_corpus_names())}) and its folder "
@@ -153,7 +205,7 @@ def _extract(argv):
 
 def main_parser():
     d = TRAINING_DEFAULTS
-    p = argparse.ArgumentParser(allow_abbrev=False, description="TIM-Net: train (k-fold CV), test saved fold weights, predict, cross-corpus")
+    p = Parser(description="TIM-Net: train (k-fold CV), test saved fold weights, predict, cross-corpus")
     p.add_argument("--mode", default="train", choices=("train", "test", "predict", "cross", "export"))
     p.add_argument("--data", default=None, help=f"corpus: {', '.join(known_corpus_names())} or an own extracted corpus "
                    f"(default: the run's own corpus, else {DEFAULT_DATA})")
@@ -169,7 +221,7 @@ def main_parser():
     p.add_argument("--batch_size", type=at_least(1), default=d["batch_size"])
     p.add_argument("--epoch", type=at_least(1), default=d["epoch"])
     p.add_argument("--dropout", type=within(0, 1), default=d["dropout"])
-    p.add_argument("--random_seed", type=at_least(0), default=None, help="default: the corpus' seed of the released weights (EMODB 46)")
+    p.add_argument("--random_seed", type=seed_value, default=None, help="default: the corpus' seed of the released weights (EMODB 46)")
     p.add_argument("--activation", default=d["activation"])
     p.add_argument("--filter_size", type=at_least(1), default=d["filter_size"])
     p.add_argument("--dilation_size", type=at_least(1), default=None, help="blocks per direction (default: the corpus table's, 8; IEMOCAP 10)")
@@ -209,7 +261,7 @@ def main_parser():
     p.add_argument("--format", choices=("keras", "saved_model", "tflite", "onnx"), default="onnx", help="export mode")
     p.add_argument("--fold", type=at_least(1), default=None, help="export mode: one fold's model (default: all folds averaged); "
                    "test mode with --tsne: that fold's t-SNE panel alone")
-    p.add_argument("--overwrite", action="store_true", help="export mode: replace an earlier export of ours at --output (never any other folder)")
+    p.add_argument("--overwrite", action="store_true", help="export: replace an earlier export of ours at --output; predict: an earlier predictions file of ours (never anything else)")
     p.add_argument("--source", help="cross mode: source corpus, or 'all' for every pair")
     p.add_argument("--target", help="cross mode: target corpus")
     p.add_argument("--runs", type=at_least(1), default=1, help="cross mode: seeds per pair")
@@ -259,13 +311,15 @@ def _features(args, name):
 
 
 def _main(argv):
-    args = main_parser().parse_args(argv)
+    parser = main_parser()
+    args = parser.parse_args(argv)
+    check_mode_flags(parser, args)
     from .inputs import check_window
 
     check_window(args.window, args.hop, args.silence_db)
     if args.mode == "cross":
         return _cross(args)
-    name = _data_name(args.data or DEFAULT_DATA)
+    name = _data_name(check_data_name(args.data, "--data") if args.data is not None else DEFAULT_DATA)
     if args.mode == "train" and args.resume and args.data is None:
         from .run_store import read_run_config
 
@@ -332,6 +386,16 @@ def _check_resume_flags(args, argv, requested):
               f"those flags, start a new run, or pass --force to resume with the run's own settings")
 
 
+def _new_path(path):
+    """`path`, or `name_2.ext`, `name_3.ext`, ... when it exists: a figure never replaces a file."""
+    root, extension = os.path.splitext(path)
+    candidate, k = path, 1
+    while os.path.lexists(candidate):
+        k += 1
+        candidate = f"{root}_{k}{extension}"
+    return candidate
+
+
 def _check_output(args):
     """--output of predict (a file in an existing folder) and export (a new folder, or an earlier export of ours)."""
     if args.mode == "export":
@@ -346,6 +410,14 @@ def _check_output(args):
     elif args.mode == "predict" and args.output:
         if os.path.isdir(args.output):
             _fail(f"--output {args.output} is a folder; name a .csv or .json file to write")
+        if os.path.lexists(args.output):
+            from .prediction import is_predictions_file
+
+            if not args.overwrite:
+                _fail(f"--output {args.output} exists; choose another name or add --overwrite")
+            if not is_predictions_file(args.output):
+                _fail(f"--overwrite will not replace {args.output}: it is not a predictions file of ours; "
+                      f"choose a new name for --output")
         if not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
             _fail(f"--output {args.output}: folder {os.path.dirname(os.path.abspath(args.output))} does not exist; "
                   f"create it first")
@@ -377,7 +449,8 @@ def _predict(args, name, test_path):
             _fail(f"--wav_dir {args.wav_dir}: no such folder")
         paths += sorted(audio_files(args.wav_dir, recursive=True))
     if not paths:
-        _fail("predict mode needs --wav FILE [FILE ...] or --wav_dir DIR")
+        _fail(f"no audio files under --wav_dir {args.wav_dir}" if args.wav_dir else
+              "predict mode needs --wav FILE [FILE ...] or --wav_dir DIR")
     if not any(os.path.isfile(path) for path in paths):  # before the backend starts: a typo costs no start-up
         _fail(f"--wav: no such file: {', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}")
     setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
@@ -397,7 +470,9 @@ def _predict(args, name, test_path):
     if args.output:
         prediction.write_predictions(rows, args.output)
         print(f"predictions: {args.output}")
-    return 0 if rows else EXIT_ERROR
+    if not rows:
+        _fail(f"none of the {len(paths)} recordings could be read (see the skipped lines above)")
+    return 0
 
 
 def _saved_classifier(test_path, name, fold=None):
@@ -431,13 +506,15 @@ def _predict_timeline(args, classifier, paths):
         if args.plot:
             os.makedirs(plot_dir, exist_ok=True)
             stem = os.path.splitext(os.path.basename(path))[0]
-            png = os.path.join(plot_dir, f"{stem}_timeline.png")
+            png = _new_path(os.path.join(plot_dir, f"{stem}_timeline.png"))  # never over a file of yours, or another recording's
             plot_timeline(windows, list(classifier.labels), png)
             print(f"timeline: {png}")
     if args.output:
         write_text_atomic(args.output, timeline_text(rows, json_format=args.output.lower().endswith(".json")))
         print(f"predictions: {args.output}")
-    return 0 if rows else EXIT_ERROR
+    if not rows:
+        _fail(f"none of the {len(paths)} recordings could be read (see the skipped lines above)")
+    return 0
 
 
 def _export(args, name, test_path):
@@ -485,7 +562,7 @@ def _cross(args):
 # --- reproduce.py ---------------------------------------------------------------------------
 
 def reproduce_parser():
-    p = argparse.ArgumentParser(allow_abbrev=False, description="Reproduce the paper's tables: a resumable grid of units, each leaving a "
+    p = Parser(description="Reproduce the paper's tables: a resumable grid of units, each leaving a "
                                             "record in the registry; REPRODUCTION.md is generated from the records")
     p.add_argument("--table", default="1", help="1, 2, 3, a comma list (1,3) or all (default: 1)")
     p.add_argument("--corpora", default="EMODB,CASIA,EMOVO", help="comma list of corpora (default: EMODB,CASIA,EMOVO)")
@@ -528,6 +605,14 @@ def _reproduce(argv):
     corpora = tuple(_data_name(name.strip()) for name in args.corpora.split(",") if name.strip())
     if not corpora:
         _fail("--corpora: name at least one corpus")
+    from .cache import cache_path
+
+    unknown = [c for c in corpora if canonical_name(c) is None and not os.path.isfile(cache_path(args.mfcc_path, c))]
+    if unknown:
+        _fail(f"--corpora: {', '.join(unknown)} is neither one of {', '.join(known_corpus_names())} nor an extracted "
+              f"cache under {args.mfcc_path}")
+    if os.path.exists(args.registry) and not os.path.isdir(args.registry):
+        _fail(f"--registry {args.registry} is a file; name a folder (default: reproduction)")
     spec = GridSpec(parse_tables(args.table), corpora, args.seeds, args.epoch, args.split_fold, args.precision)
     if args.report_only:
         from .reproduction import write_report
@@ -553,7 +638,7 @@ def _reproduce(argv):
 
 
 def summarize_main(argv=None):
-    p = argparse.ArgumentParser(allow_abbrev=False, description="One Markdown table (the paper's Table 1 layout) of the runs under Results/")
+    p = Parser(description="One Markdown table (the paper's Table 1 layout) of the runs under Results/")
     p.add_argument("result_path", nargs="?", default="Results")
     p.add_argument("--output", help="also write the table to this file")
     args = p.parse_args(argv)

@@ -71,6 +71,9 @@ def export_classifier(classifier, output_dir, format="onnx", source="", fold=Non
     """
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if fold is not None and classifier.ensemble_size != 1:
+        raise ExportError(f"fold {fold} was given, but the classifier averages {classifier.ensemble_size} folds; "
+                          f"export TimnetClassifier.from_run(run, fold={fold}) to export one fold")
     if classifier.preprocessor is None:
         raise ExportError("the classifier has no preprocessor, so a consumer could not make its input; "
                           "export a run or weights folder, or set classifier.preprocessor")

@@ -10,7 +10,8 @@ import numpy as np
 
 from .errors import InputError
 
-MAX_DBFS = 0.0  # a level above full scale cannot be measured in a recording
+MAX_DBFS = 0.0
+MAX_FLOAT_PEAK = 1e6  # float samples far beyond full scale overflow the float32 power spectrum into NaN  # a level above full scale cannot be measured in a recording
 
 
 def label_list(text, flag="--labels"):
@@ -35,6 +36,19 @@ def label_list(text, flag="--labels"):
     if len(labels) < 2:
         raise InputError(f"{flag} {text}: one class; an emotion classifier needs at least two class folders")
     return labels
+
+
+def check_data_name(name, flag="--data"):
+    """A corpus name is a plain name: it names the cache file MFCC/<name>.npz, so no folders and no `..`.
+
+    Example:
+        >>> check_data_name("MyCorpus-2")
+        'MyCorpus-2'
+    """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or "") or ".." in name:
+        raise InputError(f"{flag} {name!r}: a corpus name is letters, digits, '_', '-' or '.', starting with a letter "
+                         f"or digit (it names MFCC/<name>.npz)")
+    return name
 
 
 def speaker_pattern(text):
@@ -109,4 +123,8 @@ def audio_array(signal, sample_rate, what="signal"):
         raise InputError(f"{what}: no samples")
     if not np.isfinite(array).all():
         raise InputError(f"{what}: holds NaN or infinite samples")
+    peak = float(np.max(np.abs(array)))
+    if peak > MAX_FLOAT_PEAK:
+        raise InputError(f"{what}: samples reach {peak:.3g}; float audio lies in [-1, 1] (give integer PCM as an "
+                         f"integer array)")
     return array.astype(np.float32)

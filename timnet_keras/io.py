@@ -31,8 +31,8 @@ def write_atomic(path, write):
     try:
         write(tmp)
         os.replace(tmp, path)
-    except OSError as error:  # a full disk mid-write names no file: name the one we were writing
-        if error.filename is None and error.errno is not None:
+    except OSError as error:  # name the file the user asked for, not our temporary name (or none, mid-write)
+        if error.errno is not None and error.filename in (None, tmp):
             raise OSError(error.errno, error.strerror, path) from None
         raise
     finally:

@@ -149,8 +149,12 @@ def load(path, sample_rate=SAMPLE_RATE):
             native_rate = audio.samplerate
             signal = audio.read(frames=-1, dtype=np.float32, always_2d=False).T
     except soundfile.SoundFileRuntimeError:
+        import warnings
+
         import librosa  # audioread's formats, as librosa.load falls back to them
 
-        return librosa.load(path, sr=sample_rate)[0]
+        with warnings.catch_warnings():  # its fallback warns twice per file; a failure is reported by the caller
+            warnings.simplefilter("ignore", (UserWarning, FutureWarning))
+            return librosa.load(path, sr=sample_rate)[0]
     return resample(to_mono(signal), native_rate, sample_rate)
 

@@ -77,3 +77,19 @@ def predictions_text(rows, json_format=False):
 
 def write_predictions(rows, path):
     write_text_atomic(path, predictions_text(rows, json_format=path.lower().endswith(".json")))
+
+
+def is_predictions_file(path):
+    """True for a file predict wrote (its CSV header or its JSON rows): the only kind `--overwrite` may replace."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            head = handle.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if head.startswith("file,label,") or head.startswith("file,start,end,label,"):
+        return True
+    try:
+        rows = json.load(open(path, encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(rows, list) and all(isinstance(r, dict) and {"file", "label"} <= set(r) for r in rows)

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from .errors import TimnetError
+from .errors import InputError, TimnetError
 from . import mfcc
 from .config import HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
 
@@ -96,7 +96,11 @@ class MfccPreprocessor:
         """A signal at `sample_rate` as load would give it: checked and made float mono by `inputs.audio_array`."""
         from .inputs import audio_array
 
-        return mfcc.resample(audio_array(signal, sample_rate), sample_rate, self.sample_rate)
+        resampled = mfcc.resample(audio_array(signal, sample_rate), sample_rate, self.sample_rate)
+        if resampled.size < N_FFT:  # as load refuses a file this short
+            raise InputError(f"a signal of {resampled.size} samples at {self.sample_rate} Hz is shorter than one "
+                             f"{N_FFT}-sample analysis frame")
+        return resampled
 
     def signal_features(self, signal):
         """One signal already at our sample rate -> (frames, n_mfcc)."""

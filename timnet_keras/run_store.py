@@ -153,7 +153,26 @@ def read_run_config(run_dir):
     path = os.path.join(run_dir, RUN_CONFIG)
     if not os.path.isfile(path):
         raise RunStoreError(f"{run_dir}: no {RUN_CONFIG} there; is it a run folder under Models/?")
-    return _read_record(path, RunConfig.from_json, "restore it, or remove the run folder and train again")
+    run_config = _read_record(path, RunConfig.from_json, "restore it, or remove the run folder and train again")
+    _check_consistent(run_config, path)
+    return run_config
+
+
+def _check_consistent(run_config, path):
+    """Fields that must agree with each other: a hand edit that breaks one is named, not a traceback later."""
+    from .paper import ABLATIONS
+    from .preprocessor import frames_for
+
+    model, problem = run_config.model, None
+    length = (run_config.features or {}).get("mean_signal_length")
+    if run_config.labels and len(run_config.labels) != model.num_classes:
+        problem = f"{len(run_config.labels)} labels but model.num_classes {model.num_classes}"
+    elif isinstance(length, int) and model.frames is not None and frames_for(length) != model.frames:
+        problem = f"features.mean_signal_length {length} gives {frames_for(length)} frames but model.frames is {model.frames}"
+    elif model.variant not in ("timnet", *ABLATIONS):
+        problem = f"model.variant {model.variant!r} is not one of timnet, {', '.join(ABLATIONS)}"
+    if problem:
+        raise RunStoreError(f"{path}: {problem}; restore it, or remove the run folder and train again")
 
 
 def read_fold_record(run_dir, fold):
