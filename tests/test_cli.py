@@ -49,7 +49,10 @@ def test_train_then_test_then_predict(workspace, capsys, tmp_path):
     (tested,) = glob.glob(str(root / "Results" / "DEMO_*_test_*"))
     assert {"summary.json", "classification_report.csv", "confusion_matrix.png", "tsne.png"} <= set(os.listdir(tested))
     retested = json.load(open(os.path.join(tested, "summary.json")))
-    assert retested["pooled"] == pytest.approx(summary["pooled"], abs=1e-6)  # same folds, same weights
+    # same folds, same weights: the same accuracies; the probability-based scores (NLL, ECE, Brier) up to the
+    # records' 6-decimal rounding of the training run's probabilities
+    assert retested["pooled"] == pytest.approx(summary["pooled"], abs=1e-4)
+    assert {k: retested["pooled"][k] for k in ("war", "uar")} == {k: summary["pooled"][k] for k in ("war", "uar")}
 
     wavs = write_demo_wavs(str(root / "wavs"), n_utterances=4)
     (root / "broken.wav").write_bytes(b"")
