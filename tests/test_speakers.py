@@ -163,3 +163,34 @@ def test_the_baselines_run_through_the_grid_on_demo_in_both_protocols(tmp_path, 
     row = next(line for line in report.splitlines() if line.startswith("| DEMO | MFCC statistics |"))
     assert row.endswith("| 10-fold: 1 seed × 2 folds; LOSO: 1 seed × 6 speakers |")
     assert "| DEMO | TIM-Net | — |" in report and "not run yet" in report
+
+
+def test_the_new_speakers_table_sets_both_protocols_side_by_side_with_the_paired_test(tmp_path):
+    from timnet_keras.report import render
+
+    labels = tuple("abcdefg")
+
+    def write(variant, epochs, protocol, correct_per_fold, n=10, n_folds=10):
+        for fold, correct in enumerate(correct_per_fold, start=1):
+            y_true = np.arange(n) % 7
+            y_pred = np.where(np.arange(n) < correct, y_true, (y_true + 1) % 7)
+            unit = Unit("cv", "EMODB", variant, 46, epochs, fold, n_folds, protocol=protocol)
+            write_record(str(tmp_path), UnitRecord(unit, labels, np.arange(n), y_true, np.eye(7)[y_pred],
+                                                   held_out=(f"{fold:02d}",) if protocol == "speaker" else ()))
+
+    write("timnet", 500, "kfold", [9] * 10)
+    write("mfcc_stats", 0, "kfold", [7, 8] * 5)
+    write("mfcc_stats", 0, "speaker", [6] * 10)
+    write("egemaps", 0, "speaker", [5] * 4)  # incomplete
+    report = render(str(tmp_path))
+    rows = [line for line in report.splitlines() if line.startswith("| EMODB | MFCC statistics |")]
+    assert len(rows) == 1  # once, though the corpus is a shared one with baseline records
+    cells = [c.strip() for c in rows[0].strip("|").split(" | ")]
+    assert cells[3].startswith("75.00 [") and cells[5] == "60.00 [60.00, 60.00]"
+    assert cells[6].endswith("/ +15.00")  # WAR: 75 over ten folds minus 60 over ten speakers
+    assert cells[7].startswith("+15.00 [") and "(10)" in cells[7] and cells[8] == "—"  # TIM-Net − baseline; no LOSO TIM-Net
+    timnet = [line for line in report.splitlines() if line.startswith("| EMODB | TIM-Net | ")][-1]
+    assert " | 90.00 [90.00, 90.00] | " in timnet and timnet.endswith("| 10-fold: 1 seed × 10 folds; LOSO: not run yet |")
+    assert "| EMODB | eGeMAPS | — | — | — | — | — | — | — | 10-fold: not run yet; LOSO: seed 46: 4/10 folds (incomplete) |" \
+        in report
+    assert "| CASIA | TIM-Net | — |" in report  # cells without records say so

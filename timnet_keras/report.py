@@ -504,8 +504,8 @@ def _protocol_status(cells, n_name):
 
 def _new_speakers(groups, speaker_groups):
     corpora = [c for c in SHARED_CORPORA]
-    corpora += sorted({k[1] for k in speaker_groups if _new_speakers_setting(k)}
-                      | {k[1] for k in groups if k[0] == "cv" and k[3] in BASELINES} - set(corpora))
+    corpora += sorted(({k[1] for k in speaker_groups if _new_speakers_setting(k)}
+                       | {k[1] for k in groups if k[0] == "cv" and k[3] in BASELINES}) - set(corpora))
     lines = ["## New speakers: 10-fold beside leave-one-speaker-out, TIM-Net beside two baselines", "",
              "The paper's 10 folds put every speaker in the training and the test part of most folds; leave one "
              "speaker out (LOSO) tests each speaker with none of their recordings in training, which is what a "
