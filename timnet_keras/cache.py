@@ -28,6 +28,7 @@ class FeatureSet:
     paths: tuple = ()
     speakers: tuple = ()
     settings: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # in memory only, never cached: e.g. the eGeMAPS matrix of the baselines
 
     @property
     def classes(self):

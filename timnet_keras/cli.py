@@ -247,6 +247,9 @@ def main_parser():
     p.add_argument("--trainer", choices=("auto", "batched", "sequential"), default="auto",
                    help="batched: all folds as one compiled JAX program (same numbers; the GPU default); "
                         "sequential: fold after fold (the CPU and TensorFlow default)")
+    p.add_argument("--protocol", choices=("kfold", "speaker", "both"), default="kfold",
+                   help="cv cells: kfold (the paper's 10 folds), speaker (leave one speaker out, a fold per speaker) "
+                        "or both (default: kfold)")
     p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                    help="bfloat16: mixed precision (bfloat16 compute, float32 weights); opt-in, its own accuracy")
     p.add_argument("--verbose", action="store_true", help="show the backend's own start-up logging")
@@ -563,12 +566,16 @@ def _cross(args):
 
 def reproduce_parser():
     p = Parser(description="Reproduce the paper's tables: a resumable grid of units, each leaving a "
-                                            "record in the registry; REPRODUCTION.md is generated from the records")
-    p.add_argument("--table", default="1", help="1, 2, 3, a comma list (1,3) or all (default: 1)")
+                           "record in the registry; REPRODUCTION.md is generated from the records")
+    p.add_argument("--table", default="1", help="1, 2, 3, B (the baselines: MFCC statistics and eGeMAPS with a linear "
+                                                "classifier, on the same folds), a comma list (1,3) or all (default: 1)")
     p.add_argument("--corpora", default="EMODB,CASIA,EMOVO", help="comma list of corpora (default: EMODB,CASIA,EMOVO)")
     p.add_argument("--seeds", type=at_least(1), default=1, help="seeds per cell, from the corpus table's (default: 1)")
     p.add_argument("--epoch", type=at_least(1), default=TRAINING_DEFAULTS["epoch"], help="epochs per training (paper: 500)")
     p.add_argument("--split_fold", type=at_least(2), default=TRAINING_DEFAULTS["split_fold"], help="folds per cell (paper: 10)")
+    p.add_argument("--protocol", choices=("kfold", "speaker", "both"), default="kfold",
+                   help="cv cells: kfold (the paper's 10 folds), speaker (leave one speaker out, a fold per speaker) "
+                        "or both (default: kfold)")
     p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                    help="bfloat16: the cells again in mixed precision, reported beside the float32 ones (default: float32)")
     p.add_argument("--executor", choices=("local", "ray"), default="local")
@@ -598,7 +605,7 @@ def reproduce_main(argv=None):
 
 
 def _reproduce(argv):
-    from .grid import GridSpec, expand, parse_tables
+    from .grid import GridSpec, expand, parse_protocols, parse_tables
     from .registry import finished_units
 
     args = reproduce_parser().parse_args(argv)
@@ -613,7 +620,8 @@ def _reproduce(argv):
               f"cache under {args.mfcc_path}")
     if os.path.exists(args.registry) and not os.path.isdir(args.registry):
         _fail(f"--registry {args.registry} is a file; name a folder (default: reproduction)")
-    spec = GridSpec(parse_tables(args.table), corpora, args.seeds, args.epoch, args.split_fold, args.precision)
+    spec = GridSpec(parse_tables(args.table), corpora, args.seeds, args.epoch, args.split_fold, args.precision,
+                    parse_protocols(args.protocol))
     if args.report_only:
         from .reproduction import write_report
 

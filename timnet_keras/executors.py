@@ -19,18 +19,20 @@ def run_local(units, features, on_record, jit_compile=True, run_eagerly=False, t
     """Trains `units` in this process; `features` maps corpus names to FeatureSets.
 
     With `trainer="batched"` (JAX) the cv units of one cell shape (corpus, variant, epochs, precision), all
-    seeds and folds, train as one program; cross-corpus units stay one after another.
+    seeds, folds and protocols, train as one program; cross-corpus and baseline units stay one after another.
     """
+    from .baselines import is_baseline
+
     runner = UnitRunner(jit_compile, run_eagerly)
-    if trainer == "batched":
+    if trainer == "batched":  # the baselines are scikit-learn's, one fold at a time
         groups = collections.defaultdict(list)
         for unit in units:
-            if unit.kind == "cv":
+            if unit.kind == "cv" and not is_baseline(unit.variant):
                 groups[(unit.corpus, unit.variant, unit.epochs, unit.precision)].append(unit)
         for group in groups.values():
             for record in runner.run_together(group, features[group[0].corpus]):
                 on_record(record)
-        units = [unit for unit in units if unit.kind != "cv"]
+        units = [unit for unit in units if unit.kind != "cv" or is_baseline(unit.variant)]
     for unit in units:
         on_record(runner.run(unit, features[unit.corpus], features.get(unit.target)))
 

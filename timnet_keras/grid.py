@@ -1,7 +1,14 @@
 """The reproduction grid: the paper's tables as units of work, and how one unit is trained.
 
 Table 1 is one 10-fold cell per corpus and seed; Table 3 adds one cell per
-ablation; Table 2 is one training per ordered pair of corpora and run. The
+ablation; Table 2 is one training per ordered pair of corpora and run; table
+B is the baselines (`baselines.py`): one cell per baseline, corpus and seed,
+each fold scikit-learn's in seconds. Every cv cell comes in the protocols
+asked for (`GridSpec.protocols`): `kfold`, the paper's 10 folds, and
+`speaker`, leave one speaker out, whose folds are the corpus' speakers in
+sorted order (`folds.make_folds(features, "speaker", ...)`, as many folds as
+speakers, `SPEAKER_COUNTS`). Cross-corpus units have no protocol: the target
+corpus' speakers are new anyway. The
 first seed of a cell is the corpus table's; further seeds count up from it
 (cross-corpus runs count up from DEFAULT_SEED, as `--mode cross` does). Every
 unit is trained by the same code as `--mode train` and `--mode cross`, in the
@@ -17,10 +24,15 @@ import numpy as np
 
 from .errors import TimnetError
 from .config import CORPORA, DEFAULT_SEED, TRAINING_DEFAULTS, default_num_blocks, default_seed
+from .baselines import BASELINE_EPOCHS
 from .registry import Unit, UnitRecord
 
-TABLES = ("1", "3", "2")  # the order the tables are filled in: Table 1 first, the cross-corpus runs last
+TABLES = ("1", "3", "B", "2")  # the order the tables are filled in: Table 1 first, the cross-corpus runs last
 CV_FOLDS = TRAINING_DEFAULTS["split_fold"]
+PROTOCOLS = ("kfold", "speaker")
+# Speakers per corpus, as the corpus readers name them (corpora.py; DEMO: demo.SPEAKERS): a speaker cell has a fold
+# for each. A corpus whose features hold another number is refused when its unit runs.
+SPEAKER_COUNTS = {"CASIA": 4, "EMODB": 10, "EMOVO": 6, "IEMOCAP": 10, "RAVDE": 24, "SAVEE": 4, "DEMO": 6}
 
 
 class GridError(TimnetError):
@@ -37,20 +49,53 @@ class GridSpec:
     epochs: int = TRAINING_DEFAULTS["epoch"]
     n_folds: int = CV_FOLDS
     precision: str = "float32"  # "bfloat16": every cell again in mixed precision, beside the float32 ones
+    protocols: tuple = ("kfold",)  # of the cv cells: ("kfold",), ("speaker",) or both
 
 
 def parse_tables(text):
-    """'1', '3', '2', '1,3' or 'all' -> the tables in fill order.
+    """'1', '3', '2', 'B' (the baselines), '1,3' or 'all' -> the tables in fill order.
 
     Example:
-        >>> parse_tables("all")
-        ('1', '3', '2')
+        >>> parse_tables("all"), parse_tables("1,b")
+        (('1', '3', 'B', '2'), ('1', 'B'))
     """
-    wanted = TABLES if text.strip().lower() == "all" else tuple(t.strip() for t in text.split(",") if t.strip())
+    wanted = TABLES if text.strip().lower() == "all" else tuple(t.strip().upper() for t in text.split(",") if t.strip())
+    wanted = tuple("B" if t == "BASELINES" else t for t in wanted)
     unknown = [t for t in wanted if t not in TABLES]
     if unknown or not wanted:
-        raise GridError(f"--table {text!r}: choose 1, 2, 3, a comma list of them, or all")
+        raise GridError(f"--table {text!r}: choose 1, 2, 3, B (the baselines), a comma list of them, or all")
     return tuple(t for t in TABLES if t in wanted)
+
+
+def parse_protocols(text):
+    """--protocol kfold|speaker|both -> the protocols of the cv cells.
+
+    Example:
+        >>> parse_protocols("both")
+        ('kfold', 'speaker')
+    """
+    wanted = PROTOCOLS if text == "both" else (text,)
+    if any(p not in PROTOCOLS for p in wanted):
+        raise GridError(f"--protocol {text!r}: choose kfold, speaker or both")
+    return wanted
+
+
+def speaker_count(corpus):
+    """The number of speakers, hence of folds, of a corpus' leave-one-speaker-out cells."""
+    if corpus not in SPEAKER_COUNTS:
+        raise GridError(f"--protocol speaker: the number of speakers of {corpus} is not known (known: "
+                        f"{', '.join(sorted(SPEAKER_COUNTS))}); use --protocol kfold for it")
+    return SPEAKER_COUNTS[corpus]
+
+
+def _cv_cell(spec, corpus, variant, seed, epochs, precision):
+    """The units of one cv cell in every protocol asked for."""
+    units = []
+    for protocol in spec.protocols:
+        n_folds = spec.n_folds if protocol == "kfold" else speaker_count(corpus)
+        units += [Unit("cv", corpus, variant, seed, epochs, fold, n_folds, precision=precision, protocol=protocol)
+                  for fold in range(1, n_folds + 1)]
+    return units
 
 
 def expand(spec):
@@ -61,6 +106,7 @@ def expand(spec):
         >>> len(units), units[0].key, units[-1].key
         (100, 'cv/EMODB/timnet/seed46-e500/fold01', 'cv/EMODB/no_df/seed47-e500/fold10')
     """
+    from .baselines import BASELINES
     from .paper import ABLATIONS
 
     units = []
@@ -70,9 +116,11 @@ def expand(spec):
                 variants = ("timnet",) if table == "1" else ABLATIONS
                 for corpus in spec.corpora:
                     for variant in variants:
-                        units += [Unit("cv", corpus, variant, default_seed(corpus) + r, spec.epochs, fold, spec.n_folds,
-                                       precision=spec.precision)
-                                  for fold in range(1, spec.n_folds + 1)]
+                        units += _cv_cell(spec, corpus, variant, default_seed(corpus) + r, spec.epochs, spec.precision)
+            elif table == "B":  # no epochs, no precision: the same folds as TIM-Net's cells of this seed
+                for corpus in spec.corpora:
+                    for variant in BASELINES:
+                        units += _cv_cell(spec, corpus, variant, default_seed(corpus) + r, BASELINE_EPOCHS, "float32")
             else:
                 units += [Unit("cross", source, "timnet", DEFAULT_SEED + r, spec.epochs, target=target,
                                precision=spec.precision)
@@ -114,13 +162,16 @@ class UnitRunner:
 
     def run(self, unit, source, target=None):
         """Trains `unit` on FeatureSet `source` (and scores `target` for a cross unit); returns its UnitRecord."""
+        from .baselines import is_baseline
+
+        if is_baseline(unit.variant):
+            return self._run_baseline(unit, source)
         training, model_config = self._settings(unit, source)
         start = time.time()
         if unit.kind == "cv":
-            from .folds import make_folds
             from .training import train_and_score_fold
 
-            train, test = make_folds(source, "kfold", unit.n_folds, unit.seed)[unit.fold - 1]
+            train, test = unit_folds(unit, source)
             trainer = self._trainer(model_config, training, unit.seed)
             fold = train_and_score_fold(trainer, source, train, test, unit.fold, unit.n_folds)
             labels, test_indices, y_true = source.labels, test, fold.y_true
@@ -136,7 +187,21 @@ class UnitRunner:
             test_indices = np.arange(len(y_true))  # into the target's shared-emotion subset, in cache order
             model_config = pair.model_config
         return self._record(unit, labels, test_indices, y_true, probabilities, history, selected, training, model_config,
-                            time.time() - start)
+                            time.time() - start, source)
+
+    def _run_baseline(self, unit, source):
+        """A baseline's fold (`baselines.py`): the same UnitRecord as TIM-Net's, with its classifier's settings."""
+        from .baselines import run_baseline_fold
+        from .io import time_stamp, versions
+
+        start = time.time()
+        train, test = unit_folds(unit, source)
+        probabilities, training, model = run_baseline_fold(unit, source, train, test)
+        return UnitRecord(
+            unit=unit, labels=tuple(source.labels), test_indices=np.asarray(test), y_true=source.classes[test],
+            probabilities=probabilities, training=training, model=model, seconds=round(time.time() - start, 1),
+            backend="scikit-learn", versions=versions(), machine=machine_description(self.node_id),
+            finished=time_stamp(), held_out=held_out_speakers(unit, source, test))
 
     def run_together(self, units, source):
         """cv units of one corpus, variant and epochs (any seeds and folds) as one batched JAX program.
@@ -144,12 +209,11 @@ class UnitRunner:
         Yields their UnitRecords, one per unit as `run` gives them; the same mathematics (`batched`).
         """
         from .batched import BatchedTrainer, fold_job
-        from .folds import make_folds
         from .training import predict_padded
 
         training, model_config = self._settings(units[0], source)
         start = time.time()
-        splits = [make_folds(source, "kfold", unit.n_folds, unit.seed)[unit.fold - 1] for unit in units]
+        splits = [unit_folds(unit, source) for unit in units]
         jobs = [fold_job(source, train, test, unit.fold, unit.seed, "last") for unit, (train, test) in zip(units, splits)]
         trainer = BatchedTrainer(model_config, training)
         results = trainer.train(source.x, source.y, jobs, desc=f"{units[0].cell} and {len(units) - 1} more units")
@@ -158,7 +222,7 @@ class UnitRunner:
             result.load_into(trainer.model)
             probabilities = predict_padded(trainer.model, source.x[test], training.batch_size)
             yield self._record(unit, source.labels, test, source.classes[test], probabilities, result.history,
-                               result.selected_epoch, training, model_config, seconds)
+                               result.selected_epoch, training, model_config, seconds, source)
 
     @staticmethod
     def _settings(unit, source):
@@ -169,7 +233,8 @@ class UnitRunner:
                                    variant=unit.variant)
         return TrainingConfig(epoch=unit.epochs, precision=unit.precision), model_config
 
-    def _record(self, unit, labels, test_indices, y_true, probabilities, history, selected, training, model_config, seconds):
+    def _record(self, unit, labels, test_indices, y_true, probabilities, history, selected, training, model_config, seconds,
+                source=None):
         import keras
 
         from .io import time_stamp, versions
@@ -177,7 +242,31 @@ class UnitRunner:
         return UnitRecord(
             unit=unit, labels=tuple(labels), test_indices=np.asarray(test_indices), y_true=np.asarray(y_true),
             probabilities=np.asarray(probabilities), history=history, selected_epoch=selected,
-            training={**training.__dict__, "selection": "last", "protocol": "kfold" if unit.kind == "cv" else "cross"},
+            training={**training.__dict__, "selection": "last", "protocol": unit.protocol if unit.kind == "cv" else "cross"},
             model=model_config.backbone_kwargs() | {"num_classes": model_config.num_classes},
             seconds=round(seconds, 1), backend=keras.backend.backend(), versions=versions(),
-            machine=machine_description(self.node_id), finished=time_stamp())
+            machine=machine_description(self.node_id), finished=time_stamp(),
+            held_out=held_out_speakers(unit, source, test_indices) if source is not None else ())
+
+
+def unit_folds(unit, source):
+    """(train, test) indices of a cv unit: fold `unit.fold` of its protocol over FeatureSet `source`.
+
+    kfold: the authors' shuffled KFold with the unit's seed. speaker: leave one speaker out, the speakers in sorted
+    order; a corpus with another number of speakers than the unit's folds is refused, never scored on other folds.
+    """
+    from .folds import make_folds
+
+    if unit.protocol == "speaker":
+        found = len(set(source.speakers))
+        if found != unit.n_folds:
+            raise GridError(f"{unit.key}: {unit.corpus}'s features hold {found} speakers, the cell expects "
+                            f"{unit.n_folds} (grid.SPEAKER_COUNTS); re-extract the corpus or correct the count")
+    return make_folds(source, unit.protocol, unit.n_folds, unit.seed)[unit.fold - 1]
+
+
+def held_out_speakers(unit, source, test):
+    """The speaker(s) a speaker unit holds out (its test part's); () for the other units."""
+    if unit.kind != "cv" or unit.protocol != "speaker":
+        return ()
+    return tuple(sorted({str(source.speakers[i]) for i in np.asarray(test, dtype=int)}))

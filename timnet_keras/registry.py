@@ -10,6 +10,11 @@ atomically by the grid's driver alone.
 
 Layout: `<registry>/records/cv/<corpus>/<variant>/seed<S>-e<epochs>/fold<K>.json`
 and `<registry>/records/cross/<source>-<target>/<variant>/seed<S>-e<epochs>.json`.
+A cell in bfloat16 adds `-bfloat16` to its run, a cell under leave-one-speaker-out
+adds `-speaker` (`cv/EMODB/timnet/seed46-e500-speaker/fold03`: the third speaker in
+sorted order held out); the paper's 10-fold float32 cells keep the plain names, so
+the records written before either existed keep theirs. The baselines (`baselines.py`)
+are cv cells of their own variants with 0 epochs (`cv/EMODB/mfcc_stats/seed46-e0/...`).
 """
 import contextlib
 import dataclasses
@@ -46,6 +51,7 @@ class Unit:
     n_folds: int = 0
     target: str = ""  # cross only
     precision: str = "float32"  # or "bfloat16" (mixed precision); records before it existed are float32
+    protocol: str = "kfold"  # cv: "kfold" (the paper's) or "speaker" (leave one speaker out); older records are kfold
 
     @property
     def cell(self):
@@ -56,8 +62,11 @@ class Unit:
             'cv/EMODB/timnet/seed46-e500'
             >>> Unit("cv", "EMODB", "timnet", 46, 500, fold=3, n_folds=10, precision="bfloat16").cell
             'cv/EMODB/timnet/seed46-e500-bfloat16'
+            >>> Unit("cv", "EMODB", "timnet", 46, 500, fold=3, n_folds=10, protocol="speaker").cell
+            'cv/EMODB/timnet/seed46-e500-speaker'
         """
         run = f"seed{self.seed}-e{self.epochs}" + ("" if self.precision == "float32" else f"-{self.precision}")
+        run += "" if self.protocol == "kfold" else f"-{self.protocol}"
         if self.kind == "cross":
             return f"cross/{self.corpus}-{self.target}/{self.variant}/{run}"
         return f"cv/{self.corpus}/{self.variant}/{run}"
@@ -98,6 +107,7 @@ class UnitRecord:
     versions: dict = field(default_factory=dict)
     machine: dict = field(default_factory=dict)
     finished: str = ""
+    held_out: tuple = ()  # speaker protocol: the speaker(s) of the test part; empty for kfold and cross units
 
     @property
     def y_pred(self):
@@ -132,6 +142,7 @@ class UnitRecord:
             "versions": self.versions,
             "machine": self.machine,
             "finished": self.finished,
+            **({"protocol": self.unit.protocol, "held_out_speakers": list(self.held_out)} if self.held_out else {}),
         }
 
     @classmethod
@@ -151,6 +162,7 @@ class UnitRecord:
             versions=data.get("versions", {}),
             machine=data.get("machine", {}),
             finished=data.get("finished", ""),
+            held_out=tuple(data.get("held_out_speakers", ())),
         )
 
 

@@ -16,6 +16,14 @@ averaged over the same pairs. Table 3 is also drawn (`plots.plot_ablation_gaps`)
 Cells trained in bfloat16 are set beside their float32 twins (same corpus,
 variant, seed and folds) with the same test.
 
+New speakers: TIM-Net and the baselines (`baselines.py`) under the paper's
+10 folds and under leave-one-speaker-out (LOSO), side by side. There each
+figure is the mean over folds (10-fold) or over held-out speakers (LOSO) of
+the per-fold UAR and WAR, with a 95 % Student-t interval of that mean; the
+drop is the 10-fold mean minus the LOSO mean; TIM-Net is compared with each
+baseline by the same paired test as Table 3 (per-fold WAR, paired by seed
+and fold; a LOSO fold is one held-out speaker), TIM-Net − baseline.
+
 Two protocols, side by side: the last epoch (honest: what a user of the
 model gets), and the paper's "test-selected" one (each fold's epoch chosen on
 its own test fold, `evaluation.epoch_selected_on_test`), which the paper's
@@ -29,6 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .baselines import BASELINE_EPOCHS, BASELINE_NAMES, BASELINES
 from .config import TRAINING_DEFAULTS
 from .evaluation import epoch_selected_on_test, uar, war
 from .paper import ABLATIONS, SOURCE, TABLE_1, TABLE_2_AVERAGE, TABLE_3, TABLE_A4_BEST, TABLE_A4_AVERAGE
@@ -38,7 +47,8 @@ PAPER_EPOCHS = TRAINING_DEFAULTS["epoch"]
 PAPER_PRECISION = "float32"
 SHARED_CORPORA = ("CASIA", "EMODB", "EMOVO")  # the corpora ../shared holds audio for
 NOTES = "notes.md"
-VARIANT_NAMES = {"timnet": "TIM-Net", "tcn": "TCN", "no_bd": "w/o BD", "no_ms": "w/o MS", "no_df": "w/o DF"}
+VARIANT_NAMES = {"timnet": "TIM-Net", "tcn": "TCN", "no_bd": "w/o BD", "no_ms": "w/o MS", "no_df": "w/o DF",
+                 **BASELINE_NAMES}
 COMMAND = "python Code/reproduce.py"
 LAST, TEST_SELECTED = "last epoch", "test-selected"  # the two protocols every cell is shown in
 NO_CURVE = "no test curve"  # a record written before the test curve was recorded (or one without a test part)
@@ -147,11 +157,15 @@ class Cell:
         return float(np.mean([l[0] for l in losses])), float(np.mean([l[-1] for l in losses]))
 
 
-def group_cells(records):
-    """{(kind, corpus, target, variant, epochs, precision): {seed: Cell}}."""
+def group_cells(records, protocol="kfold"):
+    """{(kind, corpus, target, variant, epochs, precision): {seed: Cell}} of the cells of one protocol.
+
+    Cross-corpus units have the default protocol, kfold: they are grouped with the paper's cells.
+    """
     by_cell = defaultdict(list)
     for record in records:
-        by_cell[record.unit.cell].append(record)
+        if record.unit.protocol == protocol:
+            by_cell[record.unit.cell].append(record)
     groups = defaultdict(dict)
     for cell_records in by_cell.values():
         cell = Cell(cell_records)
@@ -427,18 +441,24 @@ def _mixed_precision(groups):
     return lines
 
 
-def _other_runs(groups):
-    """Cells outside the paper's settings (other epochs, other corpora): listed, never mixed into the tables."""
-    keys = sorted(k for k in groups if not _paper_setting(k))
+def _other_runs(groups, speaker_groups=None):
+    """Cells outside the paper's settings (other epochs, other corpora): listed, never mixed into the tables.
+
+    Of the leave-one-speaker-out cells, those the new-speakers table does not show (ablations, other epochs).
+    """
+    keys = [(k, "") for k in sorted(groups) if not _paper_setting(k) and k[3] not in BASELINES]
+    keys += [(k, "leave one speaker out") for k in sorted(speaker_groups or {}) if not _new_speakers_setting(k)]
     if not keys:
         return []
     lines = ["## Other runs in the registry", "", "Settings outside the paper's (fewer epochs, other corpora): checks, "
              "not figures of the tables.", "", f"| cell | seed | epochs | folds | UAR %, {LAST} | WAR %, {LAST} | "
              f"UAR / WAR %, {TEST_SELECTED} |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for key in keys:
-        for seed, cell in sorted(groups[key].items()):
+    for key, protocol in keys:
+        cells = (speaker_groups if protocol else groups)[key]
+        for seed, cell in sorted(cells.items()):
             name = f"{key[1]} → {key[2]}" if key[0] == "cross" else key[1]
             name += "" if key[5] == PAPER_PRECISION else f" ({key[5]})"
+            name += f" ({protocol})" if protocol else ""
             figures = cell.pooled()
             folds = "—" if key[0] == "cross" else cell.progress
             lines.append(f"| {name}, {VARIANT_NAMES.get(key[3], key[3])} | {seed} | {key[4]} | {folds} | "
@@ -446,9 +466,96 @@ def _other_runs(groups):
     return lines
 
 
+NEW_SPEAKERS_SYSTEMS = ("timnet", *BASELINES)
+KFOLD, LOSO = "10-fold", "new speakers (LOSO)"
+
+
+def _new_speakers_setting(key):
+    """Whether a leave-one-speaker-out group is one the new-speakers table shows."""
+    kind, _, _, variant, epochs, precision = key
+    return kind == "cv" and precision == PAPER_PRECISION and (
+        (variant == "timnet" and epochs == PAPER_EPOCHS) or (variant in BASELINES and epochs == BASELINE_EPOCHS))
+
+
+def _fold_figures(cells):
+    """([per-fold UAR], [per-fold WAR]) over the complete cells of a group, every (seed, fold) one value."""
+    uars, wars = [], []
+    for _, cell in sorted(cells.items()):
+        if cell.complete:
+            uars += [uar(r.y_true, r.y_pred) for r in cell.records]
+            wars += [war(r.y_true, r.y_pred) for r in cell.records]
+    return uars, wars
+
+
+def _mean_interval(values):
+    if not values:
+        return "—"
+    interval = confidence_interval(values)
+    return f"{np.mean(values):.2f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+
+
+def _protocol_status(cells, n_name):
+    complete = [c for _, c in sorted(cells.items()) if c.complete]
+    parts = [f"{len(complete)} seed{'s' if len(complete) != 1 else ''} × {complete[0].unit.n_folds} {n_name}"] \
+        if complete else []
+    parts += [f"seed {s}: {c.progress} (incomplete)" for s, c in sorted(cells.items()) if not c.complete]
+    return ", ".join(parts) or "not run yet"
+
+
+def _new_speakers(groups, speaker_groups):
+    corpora = [c for c in SHARED_CORPORA]
+    corpora += sorted(({k[1] for k in speaker_groups if _new_speakers_setting(k)}
+                       | {k[1] for k in groups if k[0] == "cv" and k[3] in BASELINES}) - set(corpora))
+    lines = ["## New speakers: 10-fold beside leave-one-speaker-out, TIM-Net beside two baselines", "",
+             "The paper's 10 folds put every speaker in the training and the test part of most folds; leave one "
+             "speaker out (LOSO) tests each speaker with none of their recordings in training, which is what a "
+             "model meets in use. The baselines run on the very same folds (same seeds, same speakers held out): "
+             "MFCC statistics (mean, standard deviation, minimum, maximum, quartiles and mean absolute change of "
+             "each coefficient of our MFCC cache) or eGeMAPS v02 functionals (audEERING's opensmile, a research and "
+             "non-commercial licence), each into a standardised logistic regression whose C is chosen by inner "
+             "cross-validation on the training part alone (by speaker under LOSO). \"per speaker\" rows first "
+             "scale each speaker's features by that speaker's own mean and deviation (the held-out speaker's from "
+             "its own recordings, unlabelled).", "",
+             "Figures: mean over the folds (10-fold) or the held-out speakers (LOSO) of each fold's UAR and WAR, in "
+             "percent, with a 95 % Student-t interval of the mean; last epoch for TIM-Net (500 epochs). Drop: 10-fold "
+             "minus LOSO, points. TIM-Net − baseline: the per-fold WAR difference paired by seed and fold, mean "
+             "[95 % CI], Wilcoxon p (pairs), within one protocol.", "",
+             f"Command: `{COMMAND} --table 1,B --corpora {','.join(SHARED_CORPORA)} --protocol both "
+             "--corpora_dir ../shared/corpora` (the baselines alone: `--table B`; seconds to minutes).", "",
+             f"| corpus | system | UAR %, {KFOLD} [95 % CI] | WAR %, {KFOLD} [95 % CI] | UAR %, {LOSO} [95 % CI] | "
+             f"WAR %, {LOSO} [95 % CI] | drop UAR / WAR, points | TIM-Net − system, WAR, {KFOLD} | "
+             f"TIM-Net − system, WAR, {LOSO} | folds |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for corpus in corpora:
+        cells = {}
+        for variant in NEW_SPEAKERS_SYSTEMS:
+            epochs = PAPER_EPOCHS if variant == "timnet" else BASELINE_EPOCHS
+            key = ("cv", corpus, "", variant, epochs, PAPER_PRECISION)
+            cells[variant] = (groups.get(key, {}), speaker_groups.get(key, {}))
+        for variant in NEW_SPEAKERS_SYSTEMS:
+            kfold, loso = cells[variant]
+            (k_uar, k_war), (l_uar, l_war) = _fold_figures(kfold), _fold_figures(loso)
+            drop = f"{np.mean(k_uar) - np.mean(l_uar):+.2f} / {np.mean(k_war) - np.mean(l_war):+.2f}" \
+                if k_war and l_war else "—"
+            tests = []
+            for protocol, own in ((0, kfold), (1, loso)):
+                if variant == "timnet":
+                    tests.append("—")
+                    continue
+                timnet = {s: c for s, c in cells["timnet"][protocol].items() if c.complete}
+                test = paired_test({s: c for s, c in own.items() if c.complete}, timnet)
+                tests.append(str(test) if test else "—")
+            status = f"{KFOLD}: {_protocol_status(kfold, 'folds')}; LOSO: {_protocol_status(loso, 'speakers')}"
+            lines.append(f"| {corpus} | {VARIANT_NAMES[variant]} | {_mean_interval(k_uar)} | {_mean_interval(k_war)} | "
+                         f"{_mean_interval(l_uar)} | {_mean_interval(l_war)} | {drop} | {tests[0]} | {tests[1]} | "
+                         f"{status} |")
+    return lines
+
+
 def render(registry, figure=None):
     """The text of REPRODUCTION.md for the records under `registry`; `figure`: the link to Table 3's plot, if drawn."""
-    groups = group_cells(read_records(registry))
+    records = read_records(registry)
+    groups, speaker_groups = group_cells(records), group_cells(records, "speaker")
     lines = ["# Reproduction", "",
              f"Generated by `{COMMAND} --report-only` from the records in `{os.path.basename(os.path.normpath(registry))}/` "
              "(one JSON per fold, with its predictions); do not edit by hand: notes go in "
@@ -465,7 +572,8 @@ def render(registry, figure=None):
              "exactly (each fold's accuracy at its epoch times the fold's test count, over all test samples); its "
              "UAR is the mean over folds of each fold's UAR at its epoch, since the per-epoch curve keeps no "
              f"per-class counts to pool. Records written before the curve was recorded show \"{NO_CURVE}\".", ""]
-    for section in (_table_1(groups), _table_3(groups, figure), _table_2(groups), _mixed_precision(groups), _other_runs(groups)):
+    for section in (_table_1(groups), _table_3(groups, figure), _table_2(groups), _new_speakers(groups, speaker_groups),
+                    _mixed_precision(groups), _other_runs(groups, speaker_groups)):
         if section:
             lines += section + [""]
     notes = os.path.join(registry, NOTES)

@@ -55,6 +55,26 @@ def time_left(unit_seconds, remaining, workers):
     return f"{minutes} min" if minutes else "under a minute"
 
 
+def _without_unavailable_baselines(todo, log):
+    """The units to run, less the eGeMAPS ones when opensmile is not installed (said once, not an error)."""
+    from .baselines import EGEMAPS, INSTALL, feature_kind, is_baseline, opensmile_available
+
+    skipped = [u for u in todo if is_baseline(u.variant) and feature_kind(u.variant) == EGEMAPS]
+    if skipped and not opensmile_available():
+        log(f"{len(skipped)} eGeMAPS baseline units skipped: opensmile is not installed; {INSTALL}")
+        return [u for u in todo if u not in skipped]
+    return todo
+
+
+def _attach_baseline_features(todo, features, mfcc_path, corpora_dir, log):
+    """The eGeMAPS functionals of every corpus an eGeMAPS unit needs, from their cache beside the MFCC one."""
+    from .baselines import EGEMAPS, egemaps_features, feature_kind, is_baseline
+
+    for name in sorted({u.corpus for u in todo if is_baseline(u.variant) and feature_kind(u.variant) == EGEMAPS}):
+        wav_dir = os.path.join(corpora_dir, name) if corpora_dir else None
+        features[name].extra[EGEMAPS] = egemaps_features(features[name], mfcc_path, wav_dir, log)
+
+
 def reproduce(spec, registry, mfcc_path="MFCC", executor="local", corpora_dir=None, report_path="REPRODUCTION.md",
               log=print, **executor_options):
     """Runs every unit of `spec` (a GridSpec) that has no record in `registry`; returns the number trained."""
@@ -75,8 +95,13 @@ def _reproduce(spec, registry, mfcc_path, executor, corpora_dir, report_path, lo
     if not todo:
         write_report(registry, report_path)
         return 0
+    todo = _without_unavailable_baselines(todo, log)
+    if not todo:
+        write_report(registry, report_path)
+        return 0
     needed = sorted({u.corpus for u in todo} | {u.target for u in todo if u.target})
     features = {name: corpus_features(name, mfcc_path, corpora_dir) for name in needed}
+    _attach_baseline_features(todo, features, mfcc_path, corpora_dir, log)
     os.makedirs(registry, exist_ok=True)
     bar = tqdm(total=len(todo), unit="unit", disable=None)
     start = time.time()
