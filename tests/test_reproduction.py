@@ -58,7 +58,7 @@ def test_a_killed_driver_resumes_without_recomputing_finished_units(tmp_path, de
 
 @pytest.mark.parametrize("flags, message", [
     (["--table", "5"], "--table '5': choose 1, 2, 3"),
-    (["--corpora", "NOPE"], "no features for NOPE"),
+    (["--corpora", "NOPE"], "--corpora: NOPE is neither one of"),
     (["--executor", "ray", "--address", "127.0.0.1:1"], "cannot reach a Ray cluster"),
 ])
 def test_bad_grid_requests_are_one_line_errors(tmp_path, demo_mfcc, flags, message, capsys):

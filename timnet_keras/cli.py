@@ -616,10 +616,10 @@ def _reproduce(argv):
 
     unknown = [c for c in corpora if canonical_name(c) is None and not os.path.isfile(cache_path(args.mfcc_path, c))]
     if unknown:
-        _fail(f"--corpora: {', '.join(unknown)} is neither one of {', '.join(known_corpus_names())} nor an extracted "
-              f"cache under {args.mfcc_path}")
+        raise InputError(f"--corpora: {', '.join(unknown)} is neither one of {', '.join(known_corpus_names())} nor an "
+                         f"extracted cache under {args.mfcc_path}")
     if os.path.exists(args.registry) and not os.path.isdir(args.registry):
-        _fail(f"--registry {args.registry} is a file; name a folder (default: reproduction)")
+        raise InputError(f"--registry {args.registry} is a file; name a folder (default: reproduction)")
     spec = GridSpec(parse_tables(args.table), corpora, args.seeds, args.epoch, args.split_fold, args.precision,
                     parse_protocols(args.protocol))
     if args.report_only:
