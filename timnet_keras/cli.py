@@ -241,15 +241,12 @@ def main_parser():
                         "to fit the fold's temperature and abstain thresholds on; off by default: the paper trains on all rows")
     p.add_argument("--resume", default=None, help="continue the run folder RUN_DIR from its first unfinished fold")
     p.add_argument("--force", action="store_true", help="--resume even though the flags given differ from the run's")
-    p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
+    p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA: slower, the same training up to round-off (README)")
     p.add_argument("--run-eagerly", "--run_eagerly", dest="run_eagerly", action="store_true",
                    help="train without any graph: slow steps, no tracing; for debugging your own layers (sequential trainer)")
     p.add_argument("--trainer", choices=("auto", "batched", "sequential"), default="auto",
                    help="batched: all folds as one compiled JAX program (same numbers; the GPU default); "
                         "sequential: fold after fold (the CPU and TensorFlow default)")
-    p.add_argument("--protocol", choices=("kfold", "speaker", "both"), default="kfold",
-                   help="cv cells: kfold (the paper's 10 folds), speaker (leave one speaker out, a fold per speaker) "
-                        "or both (default: kfold)")
     p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                    help="bfloat16: mixed precision (bfloat16 compute, float32 weights); opt-in, its own accuracy")
     p.add_argument("--verbose", action="store_true", help="show the backend's own start-up logging")
@@ -592,7 +589,7 @@ def reproduce_parser():
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None)
     p.add_argument("--verbose", action="store_true", help="show the backend's own start-up logging")
     p.add_argument("--gpu", default=None, help="CUDA device index (sets CUDA_VISIBLE_DEVICES; left alone when not given)")
-    p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA (slower, same numbers)")
+    p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA: slower, the same training up to round-off (README)")
     p.add_argument("--run-eagerly", dest="run_eagerly", action="store_true", help="no graph at all (tiny grids, debugging)")
     p.add_argument("--trainer", choices=("auto", "batched", "sequential"), default="auto",
                    help="local executor: batched trains every seed and fold of a cell shape as one JAX program "
