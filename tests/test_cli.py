@@ -67,8 +67,8 @@ def test_train_then_test_then_predict(workspace, capsys, tmp_path):
     from timnet_keras.classifier import TimnetClassifier
 
     os.remove(root / "MFCC" / "DEMO.npz")
-    assert cli.main(["--mode", "predict", "--data", "DEMO", "--wav", *wavs, "--output", out, *paths]) == 0
-    again = json.load(open(out))
+    assert cli.main(["--mode", "predict", "--data", "DEMO", "--wav", *wavs, "--output", out, "--overwrite", *paths]) == 0
+    again = json.load(open(out))  # --overwrite replaced the predictions file of ours
     expected = TimnetClassifier.from_run(run).predict_files(wavs)
     labels = list(TimnetClassifier.from_run(run).labels)
     for row, p in zip(again, expected):

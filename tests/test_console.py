@@ -24,6 +24,7 @@ def _run(cwd, *argv, **env):
                           timeout=600)
 
 
+@pytest.mark.jax_pass  # subprocesses in a clean environment (TensorFlow): either pass can run it; make test's JAX pass has room
 @pytest.mark.slow
 def test_train_then_test_print_no_backend_log_lines_and_one_line_of_our_own(tmp_path):
     train = _run(tmp_path, "--mode", "train", *TINY)
