@@ -28,7 +28,8 @@ from timnet_keras.config import default_seed  # noqa: E402
 from timnet_keras.diagnostics import activation_scales  # noqa: E402
 from timnet_keras.folds import make_folds  # noqa: E402
 from timnet_keras.run_config import ModelConfig, TrainingConfig  # noqa: E402
-from timnet_keras.training import FoldTrainer, fresh_weights  # noqa: E402
+from timnet_keras.plan import fresh_weights  # noqa: E402
+from timnet_keras.training import SequentialTrainer  # noqa: E402
 from timnet_keras.classifier import TimnetClassifier  # noqa: E402
 
 if not os.path.isfile(cache_path(args.mfcc_path, args.data)):
@@ -49,7 +50,7 @@ for variant in variants:
     classifier = TimnetClassifier.from_model_config(config)
     classifier.set_weights(fresh_weights(config, seed + 1))
     rows[variant] = activation_scales(classifier, batch)
-    trainer = FoldTrainer(config, TrainingConfig(epoch=args.epochs), seed)
+    trainer = SequentialTrainer(config, TrainingConfig(epoch=args.epochs), seed)
     history, _ = trainer.train_fold(1, features.x[train], features.y[train])
     losses[variant] = history["loss"]
 

@@ -31,12 +31,12 @@ def main():
     from timnet_keras.extract import corpus_features
     from timnet_keras.folds import make_folds
     from timnet_keras.run_config import ModelConfig, TrainingConfig
-    from timnet_keras.training import FoldTrainer
+    from timnet_keras.training import SequentialTrainer
 
     features = corpus_features("EMODB", EMODB_WAV, log=lambda *_: None)
     train, test = make_folds(features, "kfold", 10, 46)[0]
     config = ModelConfig(frames=int(features.x.shape[1]), num_classes=len(features.labels))
-    trainer = FoldTrainer(config, TrainingConfig(epoch=args.epochs), seed=46)
+    trainer = SequentialTrainer(config, TrainingConfig(epoch=args.epochs), seed=46)
     trainer.warm_up()
     seconds = {"without the curve": [], "with the curve": []}
     for _ in range(2):

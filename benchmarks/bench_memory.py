@@ -30,8 +30,8 @@ import keras
 phases.append(("import keras (" + keras.backend.backend() + ")", rss()))
 sys.path.insert(0, sys.argv[1])
 from timnet_keras.run_config import ModelConfig, TrainingConfig
-from timnet_keras.training import FoldTrainer
-trainer = FoldTrainer(ModelConfig(frames=188, num_classes=7), TrainingConfig(batch_size=64, epoch=1), 46)
+from timnet_keras.training import SequentialTrainer
+trainer = SequentialTrainer(ModelConfig(frames=188, num_classes=7), TrainingConfig(batch_size=64, epoch=1), 46)
 trainer.compiled_model()
 phases.append(("build and compile the model", rss()))
 import numpy as np

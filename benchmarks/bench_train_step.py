@@ -23,9 +23,9 @@ authors.add_arguments(parser)
 args = parser.parse_args()
 
 from timnet_keras.run_config import ModelConfig, TrainingConfig  # noqa: E402
-from timnet_keras.training import FoldTrainer  # noqa: E402
+from timnet_keras.training import SequentialTrainer  # noqa: E402
 
-trainer = FoldTrainer(ModelConfig(frames=188, num_classes=7), TrainingConfig(batch_size=64, epoch=1, precision=args.precision), 46,
+trainer = SequentialTrainer(ModelConfig(frames=188, num_classes=7), TrainingConfig(batch_size=64, epoch=1, precision=args.precision), 46,
                       "last", args.jit)
 model = trainer.compiled_model()
 rng = np.random.default_rng(0)

@@ -2,7 +2,7 @@
 
 Each fold model scores its own test fold (the authors' KFold, seed 46). Their
 runs held nothing out, so each fold's temperature is fitted on a stratified
-tenth of that fold's TRAINING part (`training.validation_split`, seed 46):
+tenth of that fold's TRAINING part (`plan.validation_split`, seed 46):
 rows the model trained on, the only ones it has that are not its test fold.
 So the temperature is fitted on data the model has seen; expect it to be
 sharper than a held-out fit would give.
@@ -49,7 +49,7 @@ def main(argv=None):
     from timnet_keras.evaluation import calibration_scores, war
     from timnet_keras.folds import make_folds
     from timnet_keras.run_store import read_saved_run
-    from timnet_keras.training import validation_split
+    from timnet_keras.plan import validation_split
 
     path = cache_path(args.mfcc_path, "EMODB")
     if os.path.isfile(path):

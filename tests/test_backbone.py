@@ -109,13 +109,13 @@ def first_epochs_of_every_variant():
     """Each variant trained 2 epochs on DEMO with the same seed and data: {variant: [epoch mean loss]}."""
     from timnet_keras.extract import demo_features
     from timnet_keras.run_config import ModelConfig, TrainingConfig
-    from timnet_keras.training import FoldTrainer
+    from timnet_keras.training import SequentialTrainer
 
     demo = demo_features(mean_signal_length=22050, n_utterances=32)
     losses = {}
     for variant in VARIANTS:
         config = ModelConfig(frames=demo.x.shape[1], num_classes=len(demo.labels), variant=variant)
-        trainer = FoldTrainer(config, TrainingConfig(epoch=2, batch_size=16), seed=46)
+        trainer = SequentialTrainer(config, TrainingConfig(epoch=2, batch_size=16), seed=46)
         history, _ = trainer.train_fold(1, demo.x, demo.y)
         losses[variant] = history["loss"]
     return losses

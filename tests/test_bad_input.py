@@ -513,10 +513,10 @@ def test_a_silent_recordings_timeline_is_valid_json(small_classifier, tmp_path):
 # --- the registry: a record counts once, in its own place, and one driver at a time -------------
 
 def _registry_with_one_record(tmp_path):
-    from timnet_keras.registry import Unit, UnitRecord, write_record
+    from timnet_keras.registry import Unit, unit_record, write_record
 
     unit = Unit("cv", "DEMO", "timnet", 46, 1, fold=1, n_folds=2)
-    record = UnitRecord(unit, ("a", "b"), np.arange(2), np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]))
+    record = unit_record(unit, ("a", "b"), np.arange(2), np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]))
     return str(tmp_path / "registry"), write_record(str(tmp_path / "registry"), record)
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from timnet_keras.run_config import ModelConfig, RunConfig, TrainingConfig
-from timnet_keras.training import CURVE_KEYS, RunError
+from timnet_keras.errors import RunError
+from timnet_keras.plan import CURVE_KEYS
 
 pytestmark = pytest.mark.both_backends
 
@@ -70,14 +71,15 @@ def test_with_best_val_both_trainers_select_the_same_epochs(tmp_path):
 
 @on_jax
 def test_an_interrupted_batched_run_resumes_from_its_last_chunk_with_the_same_result(tmp_path):
-    from timnet_keras.batched import BatchedTrainer, FoldJob, load_checkpoint, save_checkpoint
+    from timnet_keras.batched import BatchedTrainer, load_checkpoint, save_checkpoint
+    from timnet_keras.plan import FoldJob
 
     rng = np.random.default_rng(0)
     x = rng.normal(0, 10, (30, 16, 39)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[np.arange(30) % 3]
     config, training = ModelConfig(frames=16, num_classes=3, num_blocks=2), TrainingConfig(epoch=3, batch_size=8)
     jobs = [FoldJob(46, 1, np.arange(20)), FoldJob(46, 2, np.arange(5, 30))]
-    whole = BatchedTrainer(config, training, chunk_epochs=1).train(x, y, jobs)
+    whole = BatchedTrainer(config, training, chunk_epochs=1).train_jobs(x, y, jobs)
 
     path = str(tmp_path / "checkpoint.npz")
     trainer = BatchedTrainer(config, training, chunk_epochs=1)
@@ -88,10 +90,10 @@ def test_an_interrupted_batched_run_resumes_from_its_last_chunk_with_the_same_re
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        trainer.train(x, y, jobs, on_chunk=save_then_stop)
+        trainer.train_jobs(x, y, jobs, on_chunk=save_then_stop)
     state = load_checkpoint(path, trainer, jobs)
     assert state["epochs_done"] == 2 and load_checkpoint(path, trainer, jobs[:1]) is None  # other folds: not this state
-    resumed = BatchedTrainer(config, training, chunk_epochs=1).train(x, y, jobs, state=state)
+    resumed = BatchedTrainer(config, training, chunk_epochs=1).train_jobs(x, y, jobs, state=state)
     for a, b in zip(whole, resumed):
         assert a.history["loss"] == pytest.approx(b.history["loss"], abs=1e-6)
         for u, v in zip(a.trainable, b.trainable):

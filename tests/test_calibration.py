@@ -14,7 +14,8 @@ from timnet_keras.calibration import apply_temperature, fit_temperature
 from timnet_keras.extract import demo_features
 from timnet_keras.folds import make_folds
 from timnet_keras.run_config import ModelConfig, TrainingConfig
-from timnet_keras.training import FoldTrainer, calibration_split, train_and_score_fold
+from timnet_keras.plan import calibration_split, fold_job
+from timnet_keras.training import SequentialTrainer
 
 
 def test_the_fitted_temperature_is_the_nll_minimum():
@@ -40,11 +41,11 @@ def test_the_temperature_does_not_change_when_only_the_test_rows_change():
     features = demo_features(mean_signal_length=8192, n_utterances=32)
     train, test = make_folds(features, "kfold", 4, 46)[0]
     model = ModelConfig(frames=features.x.shape[1], num_classes=len(features.labels), num_blocks=2)
-    trainer = FoldTrainer(model, TrainingConfig(epoch=3, batch_size=8), seed=46, run_eagerly=True)
-    first = train_and_score_fold(trainer, features, train, test, 1, 4, calibrate=True)
+    trainer = SequentialTrainer(model, TrainingConfig(epoch=3, batch_size=8), seed=46, run_eagerly=True)
+    first, = trainer.train(features, [fold_job(features, train, test, 1, 46, calibrate=True)])
     features.x[test] = np.random.default_rng(1).normal(size=features.x[test].shape) * 50  # other test audio,
     features.y[test] = np.roll(features.y[test], 1, axis=1)  # other test labels
-    second = train_and_score_fold(trainer, features, train, test, 1, 4, calibrate=True)
+    second, = trainer.train(features, [fold_job(features, train, test, 1, 46, calibrate=True)])
     assert first.calibration["indices"] == second.calibration["indices"]
     assert not set(first.calibration["indices"]) & set(test.tolist())
     assert second.temperature == pytest.approx(first.temperature, rel=1e-4)

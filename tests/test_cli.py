@@ -202,14 +202,14 @@ def test_run_eagerly_trains_the_folds_without_a_graph(workspace, monkeypatch):
     from timnet_keras import training
 
     eager = []
-    built = training.FoldTrainer.compiled_model
+    built = training.SequentialTrainer.compiled_model
 
     def spy(trainer):
         model = built(trainer)
         eager.append(model.run_eagerly)
         return model
 
-    monkeypatch.setattr(training.FoldTrainer, "compiled_model", spy)
+    monkeypatch.setattr(training.SequentialTrainer, "compiled_model", spy)
     root, paths = workspace
     tiny = ["--epoch", "1", "--dilation_size", "2", "--split_fold", "2", "--batch_size", "8"]
     assert cli.main(["--mode", "train", "--data", "DEMO", *tiny, "--run-eagerly", *paths]) == 0

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from timnet_keras.evaluation import classification_report_csv, summarize_folds, uar, war
-from timnet_keras.run_store import FoldRecord
+from timnet_keras.record import FoldRecord
 
 
 def test_uar_weighs_every_class_equally_and_war_every_sample():

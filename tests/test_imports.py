@@ -53,10 +53,10 @@ def import_graph():
 
 def test_the_graph_sees_imports_at_module_level_and_inside_functions():
     graph = import_graph()
-    assert "training" in graph["runs"]  # `from .training import ...` at the top of runs.py
-    assert "batched" in graph["grid"]  # `from .batched import BatchedTrainer` inside GridRunner.run_together
+    assert "trainers" in graph["runs"]  # `from .trainers import choose_trainer` at the top of runs.py
+    assert "trainers" in graph["grid"]  # inside UnitRunner._trainer
     assert "checkpoints" in graph["classifier"]  # inside TimnetClassifier._from_fold_files
-    assert "run_store" in graph["training"]  # `from . import run_store`
+    assert "plan" in graph["batched"]
 
 
 def test_the_package_has_no_import_cycle():

@@ -6,7 +6,8 @@ import pytest
 from timnet_keras.classifier import TimnetClassifier
 from timnet_keras.padding import padded_batches, steps_per_epoch
 from timnet_keras.run_config import ModelConfig, TrainingConfig
-from timnet_keras.training import FoldTrainer, fresh_weights, seed_everything
+from timnet_keras.plan import fresh_weights, seed_everything
+from timnet_keras.training import SequentialTrainer
 
 pytestmark = pytest.mark.both_backends
 
@@ -70,7 +71,7 @@ def test_a_run_with_three_training_sizes_traces_and_compiles_its_train_step_once
         return original(self, *args)
 
     monkeypatch.setattr(TimnetClassifier, "train_step", counted)
-    trainer = FoldTrainer(SMALL, TrainingConfig(epoch=2, batch_size=8), seed=46)
+    trainer = SequentialTrainer(SMALL, TrainingConfig(epoch=2, batch_size=8), seed=46)
     trainer.warm_up()
     after_warm_up = len(traces)
     for fold, size in enumerate((13, 18, 21), start=1):

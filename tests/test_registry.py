@@ -5,13 +5,13 @@ import os
 import numpy as np
 import pytest
 
-from timnet_keras.registry import RegistryError, Unit, UnitRecord, finished_units, read_record, read_records, \
+from timnet_keras.registry import RegistryError, Unit, unit_record, finished_units, read_record, read_records, \
     record_path, write_record
 
 
 def a_record(unit, rng, n=12, classes=4):
     probabilities = rng.dirichlet(np.ones(classes), size=n)
-    return UnitRecord(unit=unit, labels=("a", "b", "c", "d"), test_indices=np.arange(n), y_true=rng.integers(0, classes, n),
+    return unit_record(unit=unit, labels=("a", "b", "c", "d"), test_indices=np.arange(n), y_true=rng.integers(0, classes, n),
                       probabilities=probabilities, history={"loss": [2.0, 1.5], "accuracy": [0.3, 0.5]},
                       selected_epoch=2, backend="tensorflow", machine={"hostname": "here"})
 
@@ -47,7 +47,7 @@ def test_a_record_round_trips_through_its_json_file(tmp_path, rng):
 
 
 def test_per_class_recall_is_the_share_of_each_class_found():
-    record = UnitRecord(Unit("cv", "X", "timnet", 1, 1, 1, 2), ("a", "b", "c"), np.arange(4), np.array([0, 0, 1, 1]),
+    record = unit_record(Unit("cv", "X", "timnet", 1, 1, 1, 2), ("a", "b", "c"), np.arange(4), np.array([0, 0, 1, 1]),
                         np.array([[1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 1, 0.0]]))
     assert record.per_class_recall == [50.0, 100.0, None]
 

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 
 from timnet_keras.paper import TABLE_1, TABLE_3
-from timnet_keras.registry import Unit, UnitRecord, read_records, write_record
+from timnet_keras.registry import Unit, unit_record, read_records, write_record
 from timnet_keras.report import Cell, ablation_comparisons, confidence_interval, paired_test, render
 
 LABELS = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
@@ -21,7 +21,7 @@ def fold_record(variant, seed, fold, correct, n=10, precision="float32", corpus=
     history = {"loss": [2.0 + fold / 10, 0.5]}
     if curve:
         history.update(test_accuracy=list(curve[0]), test_uar=list(curve[1]), test_loss=[1.0] * len(curve[0]))
-    return UnitRecord(Unit("cv", corpus, variant, seed, 500, fold, 10, precision=precision), LABELS, np.arange(n),
+    return unit_record(Unit("cv", corpus, variant, seed, 500, fold, 10, precision=precision), LABELS, np.arange(n),
                       y_true, np.eye(7)[y_pred], history=history)
 
 
@@ -191,7 +191,7 @@ def test_a_cross_corpus_run_shows_its_test_selected_figure_on_the_targets_curve(
     history = {"loss": [2.0, 0.5], "test_accuracy": [0.3, 0.45, 0.4], "test_uar": [0.3, 0.44, 0.4],
                "test_loss": [2.0, 1.9, 1.8]}
     y_pred = np.where(np.arange(20) < 8, y_true, (y_true + 1) % 5)  # the last epoch: 8 of 20 right
-    write_record(str(tmp_path), UnitRecord(unit, LABELS[:5], np.arange(20), y_true, np.eye(5)[y_pred], history=history))
+    write_record(str(tmp_path), unit_record(unit, LABELS[:5], np.arange(20), y_true, np.eye(5)[y_pred], history=history))
     report = render(str(tmp_path))
     pair = columns(row(report, "| EMODB → EMOVO |"))
     assert pair[3] == "40.00" and pair[5:8] == ["44.00", "45.00", "1"]

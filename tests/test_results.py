@@ -7,7 +7,7 @@ import pytest
 
 from timnet_keras import cli
 from timnet_keras.results import ResultsError, summarize_results, write_results
-from timnet_keras.run_store import FoldRecord
+from timnet_keras.record import FoldRecord
 
 
 def _records(rng):
@@ -29,7 +29,7 @@ def test_a_result_folder_has_every_file_and_says_when_it_is_test_selected(tmp_pa
 
 def test_the_summary_scores_calibration_before_and_after_each_folds_temperature(tmp_path, rng):
     records = _records(rng)
-    records[0].calibration = {"temperature": 0.5}  # fold 2 has none: temperature 1, before == after
+    records[0] = records[0].replace(calibration={"temperature": 0.5})  # fold 2 has none: temperature 1, before == after
     summary = write_results(str(tmp_path), records, ("a", "b", "c"), {"data": "X"}, log=lambda *_: None)
     first, second = summary["folds"]
     assert first["temperature"] == 0.5 and first["nll_calibrated"] != first["nll"] and summary["calibrated"] is True

@@ -6,7 +6,8 @@ import pytest
 
 from timnet_keras import run_store
 from timnet_keras.run_config import ModelConfig, RunConfig
-from timnet_keras.run_store import FoldRecord, RunStoreError
+from timnet_keras.record import FoldRecord
+from timnet_keras.run_store import RunStoreError
 
 
 def test_two_runs_started_in_the_same_second_get_different_folders(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 from conftest import EMODB_WAV, needs_emodb, tiny_grid_flags
 from timnet_keras.baselines import BASELINES, fit_fold, mfcc_statistics, speaker_standardised
 from timnet_keras.grid import GridSpec, SPEAKER_COUNTS, expand, held_out_speakers, parse_protocols, unit_folds
-from timnet_keras.registry import Unit, UnitRecord, read_record, write_record
+from timnet_keras.registry import Unit, unit_record, read_record, write_record
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +83,13 @@ def test_an_older_record_reads_as_kfold_and_a_speaker_record_says_what_it_held_o
     older = {k: v for k, v in Unit("cv", "EMODB", "timnet", 46, 500, 1, 10).to_json().items() if k != "protocol"}
     assert Unit.from_json(older).protocol == "kfold" and Unit.from_json(older).key == "cv/EMODB/timnet/seed46-e500/fold01"
     unit = Unit("cv", "EMODB", "timnet", 46, 500, 3, 10, protocol="speaker")
-    record = UnitRecord(unit, ("a", "b"), np.arange(4), np.array([0, 1, 0, 1]), rng.dirichlet([1, 1], 4),
-                        held_out=("08",))
+    record = unit_record(unit, ("a", "b"), np.arange(4), np.array([0, 1, 0, 1]), rng.dirichlet([1, 1], 4),
+                        held_out_speakers=("08",))
     path = write_record(str(tmp_path), record)
     assert path.endswith(os.path.join("seed46-e500-speaker", "fold03.json"))
     stored = json.load(open(path))
     assert stored["protocol"] == "speaker" and stored["held_out_speakers"] == ["08"]
-    assert read_record(path).held_out == ("08",) and read_record(path).unit == unit
+    assert read_record(path).held_out_speakers == ("08",) and read_record(path).unit == unit
 
 
 def fitted(variant, x, classes, speakers, train, protocol):
@@ -155,9 +155,9 @@ def test_the_baselines_run_through_the_grid_on_demo_in_both_protocols(tmp_path, 
         assert record.probabilities.shape == (len(record.test_indices), 4) and record.labels == ("angry", "happy",
                                                                                                  "neutral", "sad")
         assert record.training["protocol"] == record.unit.protocol and record.training["C"] > 0
-        assert (record.held_out != ()) == (record.unit.protocol == "speaker")
+        assert (record.held_out_speakers != ()) == (record.unit.protocol == "speaker")
     speaker_folds = [r for r in records if r.unit.protocol == "speaker" and r.unit.variant == "mfcc_stats"]
-    assert sorted(r.held_out[0] for r in speaker_folds) == ["spk1", "spk2", "spk3", "spk4", "spk5", "spk6"]
+    assert sorted(r.held_out_speakers[0] for r in speaker_folds) == ["spk1", "spk2", "spk3", "spk4", "spk5", "spk6"]
     report = open(os.path.join(registry, "R.md")).read()
     assert "## New speakers" in report
     row = next(line for line in report.splitlines() if line.startswith("| DEMO | MFCC statistics |"))
@@ -175,8 +175,8 @@ def test_the_new_speakers_table_sets_both_protocols_side_by_side_with_the_paired
             y_true = np.arange(n) % 7
             y_pred = np.where(np.arange(n) < correct, y_true, (y_true + 1) % 7)
             unit = Unit("cv", "EMODB", variant, 46, epochs, fold, n_folds, protocol=protocol)
-            write_record(str(tmp_path), UnitRecord(unit, labels, np.arange(n), y_true, np.eye(7)[y_pred],
-                                                   held_out=(f"{fold:02d}",) if protocol == "speaker" else ()))
+            write_record(str(tmp_path), unit_record(unit, labels, np.arange(n), y_true, np.eye(7)[y_pred],
+                                                   held_out_speakers=(f"{fold:02d}",) if protocol == "speaker" else ()))
 
     write("timnet", 500, "kfold", [9] * 10)
     write("mfcc_stats", 0, "kfold", [7, 8] * 5)

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from timnet_keras.run_config import ModelConfig, TrainingConfig
-from timnet_keras.training import FoldTrainer, RunError, fresh_weights
+from timnet_keras.errors import RunError
+from timnet_keras.plan import fresh_weights
+from timnet_keras.training import SequentialTrainer
 
 pytestmark = pytest.mark.both_backends
 
@@ -31,22 +33,22 @@ def test_a_fold_trains_from_its_seed_and_the_loss_falls(rng):
     x = rng.normal(size=(24, 20, 39)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[np.arange(24) % 3]
     x += 3 * y.argmax(1)[:, None, None]  # separable
-    trainer = FoldTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, run_eagerly=True)
+    trainer = SequentialTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, run_eagerly=True)
     history, selected = trainer.train_fold(1, x, y)
     assert selected == 4 and len(history["loss"]) == 4 and history["loss"][-1] < history["loss"][0]
-    again, _ = FoldTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, run_eagerly=True).train_fold(1, x, y)
+    again, _ = SequentialTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, run_eagerly=True).train_fold(1, x, y)
     assert again["loss"] == pytest.approx(history["loss"], rel=1e-4)
 
 
 def test_an_unknown_selection_is_refused():
     with pytest.raises(RunError, match="best-val"):
-        FoldTrainer(SMALL, TrainingConfig(), 46, selection="best")
+        SequentialTrainer(SMALL, TrainingConfig(), 46, selection="best")
 
 
 def test_bfloat16_computes_in_bfloat16_but_keeps_float32_weights_and_probabilities(rng):
     x = rng.normal(0, 20, size=(16, 20, 39)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[np.arange(16) % 3]
-    trainer = FoldTrainer(SMALL, TrainingConfig(epoch=2, batch_size=8, precision="bfloat16"), seed=46, run_eagerly=True)
+    trainer = SequentialTrainer(SMALL, TrainingConfig(epoch=2, batch_size=8, precision="bfloat16"), seed=46, run_eagerly=True)
     history, _ = trainer.train_fold(1, x, y)
     model = trainer.model
     assert np.isfinite(history["loss"]).all()
@@ -58,16 +60,16 @@ def test_bfloat16_computes_in_bfloat16_but_keeps_float32_weights_and_probabiliti
 
 def test_an_unknown_precision_is_refused():
     with pytest.raises(RunError, match="bfloat16"):
-        FoldTrainer(SMALL, TrainingConfig(precision="float16"), 46)
+        SequentialTrainer(SMALL, TrainingConfig(precision="float16"), 46)
 
 
 def test_every_epoch_records_the_test_folds_curve_and_its_last_point_is_the_final_model(rng):
-    from timnet_keras.training import CURVE_KEYS, curve_point, predict_padded
+    from timnet_keras.plan import CURVE_KEYS, curve_point, predict_padded
 
     x = rng.normal(size=(30, 20, 39)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[np.arange(30) % 3]
     x += 3 * y.argmax(1)[:, None, None]
-    trainer = FoldTrainer(SMALL, TrainingConfig(epoch=3, batch_size=8), seed=46)
+    trainer = SequentialTrainer(SMALL, TrainingConfig(epoch=3, batch_size=8), seed=46)
     history, selected = trainer.train_fold(1, x[:20], y[:20], x[20:], y[20:])
     assert selected == 3 and all(len(history[key]) == 3 for key in CURVE_KEYS)  # "last": the curve selects nothing
     final = curve_point(y[20:].argmax(1), predict_padded(trainer.model, x[20:], 8))
@@ -77,7 +79,7 @@ def test_every_epoch_records_the_test_folds_curve_and_its_last_point_is_the_fina
 
 def test_predict_padded_gives_what_keras_predict_gives(rng):
     from timnet_keras.classifier import TimnetClassifier
-    from timnet_keras.training import predict_padded
+    from timnet_keras.plan import predict_padded
 
     model = TimnetClassifier.from_model_config(SMALL)
     x = rng.normal(size=(21, 20, 39)).astype(np.float32)
@@ -91,7 +93,7 @@ def test_no_xla_and_run_eagerly_train_close_to_xla_but_are_not_promised_equal(rn
     y = np.eye(3, dtype=np.float32)[np.arange(16) % 3]
     losses = {}
     for name, options in {"xla": {}, "no-xla": {"jit_compile": False}, "eager": {"run_eagerly": True}}.items():
-        trainer = FoldTrainer(SMALL, TrainingConfig(epoch=2, batch_size=8), seed=46, **options)
+        trainer = SequentialTrainer(SMALL, TrainingConfig(epoch=2, batch_size=8), seed=46, **options)
         losses[name], _ = trainer.train_fold(1, x, y)
     for name in ("no-xla", "eager"):
         np.testing.assert_allclose(losses[name]["loss"], losses["xla"]["loss"], rtol=1e-3)

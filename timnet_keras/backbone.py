@@ -7,7 +7,7 @@ any Keras model, and rebuilds from `get_config`.
 """
 import keras
 
-from .config import DEFAULT_NUM_BLOCKS, N_MFCC, TRAINING_DEFAULTS
+from .config import DEFAULT_NUM_BLOCKS, MODEL_VARIANTS, N_MFCC, TRAINING_DEFAULTS
 from .layers import (
     PACKAGE,
     CausalConv1D,
@@ -19,13 +19,7 @@ from .layers import (
 )
 
 # The paper's Table 3 ablations, by the names `--model` takes.
-VARIANTS = {
-    "timnet": "TIM-Net: bidirectional, multi-scale, dynamic fusion",
-    "tcn": "standard TCN (keras-tcn residual blocks, forward only), its summed skip outputs pooled",
-    "no_bd": "forward branch only (no bidirectional modelling)",
-    "no_ms": "last scale only (no multi-scale fusion)",
-    "no_df": "average fusion of the scales (no dynamic per-scale weights)",
-}
+VARIANTS = MODEL_VARIANTS  # config.py: the one table of variants
 
 
 def dilation_rates(num_blocks, stacks=1):

@@ -23,33 +23,15 @@ import keras
 import numpy as np
 
 from .classifier import TimnetClassifier
+from .errors import RunError
 from .jax_compiler import configure_jax_compiler
 from .io import write_atomic
-from . import run_store
 from .padding import padded_batches, real_rows, steps_per_epoch
-from .run_store import FoldRecord
-from .training import (CURVE_KEYS, RunError, SELECTIONS, calibrate_fold, calibration_split, epoch_orders, fresh_weights, precision_policy, predict_padded,
-                       reset_dropout_streams, seed_everything, validation_split)
+from .plan import (CURVE_KEYS, FoldJob, build_loss, build_optimizer, calibrate_fold, check_selection, epoch_orders,
+                   fresh_weights, precision_policy, predict_padded, reset_dropout_streams, seed_everything)
+from .record import FoldRecord
 
 CHUNK_EPOCHS = 25  # epochs per call of the program: progress and checkpoints move this often
-
-
-@dataclasses.dataclass(frozen=True)
-class FoldJob:
-    """One fold to train: its seed and number, and rows of the corpus.
-
-    `train` are the rows it trains on; `select` the rows scored after every
-    epoch for `--select best-val` (a tenth of the training part) or
-    `best-test` (the test fold, by name only); None for "last". `test` are the
-    test rows whose curve (`training.CURVE_KEYS`) is recorded after every epoch
-    and never selects anything.
-    """
-
-    seed: int
-    fold: int
-    train: np.ndarray
-    select: np.ndarray | None = None
-    test: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -84,7 +66,7 @@ class BatchedTrainer:
         >>> trainer = BatchedTrainer(ModelConfig(frames=20, num_classes=3, num_blocks=2), TrainingConfig(epoch=2))
         >>> x = np.random.default_rng(0).normal(size=(30, 20, 39)).astype("float32")
         >>> y = np.eye(3, dtype="float32")[np.arange(30) % 3]
-        >>> results = trainer.train(x, y, [FoldJob(46, 1, np.arange(20)), FoldJob(46, 2, np.arange(10, 30))])
+        >>> results = trainer.train_jobs(x, y, [FoldJob(46, 1, np.arange(20)), FoldJob(46, 2, np.arange(10, 30))])
         >>> [len(r.history["loss"]) for r in results]
         [2, 2]
     """
@@ -92,17 +74,16 @@ class BatchedTrainer:
     def __init__(self, model_config, training, selection="last", chunk_epochs=CHUNK_EPOCHS):
         _require_jax()
         configure_jax_compiler()  # a later run of the same cell shape loads the program instead of compiling it
-        if selection not in SELECTIONS:
-            raise RunError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
+        check_selection(selection)
         self.model_config, self.training, self.selection = model_config, training, selection
         self.chunk_epochs = max(1, min(int(chunk_epochs), training.epoch))
         t = training
         seed_everything(0)  # the model's own initial weights are never used: every fold gets its fresh ones
         with precision_policy(t.precision):
             self.model = TimnetClassifier.from_model_config(model_config)
-        self.optimizer = keras.optimizers.Adam(t.lr, t.beta1, t.beta2, t.epsilon)
+        self.optimizer = build_optimizer(t)
         self.optimizer.build(self.model.trainable_variables)
-        self.loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing, reduction="mean_with_sample_weight")
+        self.loss = build_loss(t)
         self._program = None
 
     # --- host side -----------------------------------------------------------------------
@@ -133,7 +114,40 @@ class BatchedTrainer:
                     index[f, e, s], weight[f, e, s] = rows, weights
         return index, weight
 
-    def train(self, x, y, jobs, state=None, on_chunk=None, desc="folds"):
+    def train(self, features, jobs, on_fold=None, checkpoint=None, desc=None, log=None):
+        """The `Trainer` contract: trains `jobs` (plan.FoldJobs over FeatureSet `features`) together.
+
+        Each fold's FoldRecord goes to `on_fold(model, record)` once all are trained; returns the
+        records in order. `checkpoint`, a path, is written after every chunk of epochs and read
+        back by a later call with the same jobs (--resume); it is removed when every fold is kept.
+        """
+        start = time.time()
+        jobs = list(jobs)
+        if not jobs:
+            return []
+        state = load_checkpoint(checkpoint, self, jobs) if checkpoint else None
+        if state is not None and log is not None:
+            log(f"resuming the batched folds from epoch {state['epochs_done']} ({os.path.basename(checkpoint)})")
+        save = (lambda chunk_state: save_checkpoint(checkpoint, self, jobs, chunk_state)) if checkpoint else None
+        results = self.train_jobs(features.x, features.y, jobs, state=state, on_chunk=save,
+                                  desc=desc or f"{len(jobs)} folds together")
+        seconds = round((time.time() - start) / len(jobs), 1)  # the folds trained together: each gets its share
+        records = []
+        for job, result in zip(jobs, results):
+            result.load_into(self.model)
+            test = np.asarray(job.test if job.test is not None else [], dtype=int)
+            probabilities = predict_padded(self.model, features.x[test], self.training.batch_size)
+            held = job.held if job.held is not None else test[:0]
+            calibration = calibrate_fold(self.model, features, held, self.training.batch_size)
+            records.append(FoldRecord(job.fold, test, features.classes[test], probabilities, result.history,
+                                      result.selected_epoch, seconds, calibration, labels=tuple(features.labels)))
+            if on_fold is not None:
+                on_fold(self.model, records[-1])
+        if checkpoint and os.path.exists(checkpoint):
+            os.remove(checkpoint)
+        return records
+
+    def train_jobs(self, x, y, jobs, state=None, on_chunk=None, desc="folds"):
         """Trains `jobs` (FoldJobs over the rows of x, y) together; returns their FoldResults in order.
 
         `state` resumes from a `checkpoint` of an earlier call; `on_chunk(checkpoint)`
@@ -295,22 +309,6 @@ def _padded_rows(row_lists):
     return index, weight
 
 
-def resolve_trainer(choice="auto"):
-    """The trainer `--trainer choice` means here: "auto" is "batched" on the JAX backend with a GPU, else "sequential".
-
-    On the 2-core CPU the sequential trainer is as fast or faster (BENCHMARKS.md, batched vs
-    sequential); on a GPU the batched one removes the per-step Python and host sync.
-    """
-    if choice == "batched":
-        _require_jax()
-        return choice
-    if choice != "auto" or keras.backend.backend() != "jax":
-        return "sequential" if choice == "auto" else choice
-    import jax
-
-    return "batched" if any(d.platform == "gpu" for d in jax.devices()) else "sequential"
-
-
 def _require_jax():
     if keras.backend.backend() != "jax":
         raise RunError("the batched trainer needs the JAX backend: add --backend jax, or use --trainer sequential")
@@ -349,47 +347,3 @@ def load_checkpoint(path, trainer, jobs):
                 "best": {"accuracy": saved["best_accuracy"], "epoch": saved["best_epoch"],
                          "trainable": listed("best_trainable"), "non_trainable": listed("best_non_trainable")},
                 "history": json.loads(str(saved["history"])), "epochs_done": int(saved["epochs_done"])}
-
-
-# --- a run's folds (the train mode, the grid) ------------------------------------------------
-
-def fold_job(features, train, test, fold, seed, selection, calibrate=False):
-    """The batched trainer's FoldJob of a fold: its training rows and, for a selection, the rows it selects on.
-
-    With `calibrate` the calibration rows (`training.calibration_split`) are not among its training rows.
-    """
-    test = np.asarray(test)
-    train, _ = calibration_split(features, train, seed, selection, calibrate)
-    if selection == "best-test":
-        return FoldJob(seed, fold, np.asarray(train), test, test)
-    if selection == "best-val":
-        kept, val = validation_split(features.classes[train], seed)
-        return FoldJob(seed, fold, np.asarray(train)[kept], np.asarray(train)[val], test)
-    return FoldJob(seed, fold, np.asarray(train), test=test)
-
-
-def train_run_folds(features, run_config, run_dir, todo, keep, log):
-    """A run's unfinished folds `todo` [(fold, train, test)] as one compiled JAX program; `keep(model, record)` saves each.
-
-    A checkpoint after each chunk of epochs lets --resume continue; it is removed when every fold is kept.
-    """
-    start = time.time()
-    jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection, run_config.calibrate)
-            for fold, train, test in todo]
-    trainer = BatchedTrainer(run_config.model, run_config.training, run_config.selection)
-    path = run_store.batched_checkpoint_path(run_dir)
-    state = load_checkpoint(path, trainer, jobs)
-    if state is not None:
-        log(f"resuming the batched folds from epoch {state['epochs_done']} ({os.path.basename(path)})")
-    results = trainer.train(features.x, features.y, jobs, state=state, desc=f"{len(jobs)} folds together",
-                            on_chunk=lambda chunk_state: save_checkpoint(path, trainer, jobs, chunk_state))
-    seconds = round((time.time() - start) / len(jobs), 1)  # the folds trained together: each gets its share
-    for (fold, train, test), result in zip(todo, results):
-        result.load_into(trainer.model)
-        probabilities = predict_padded(trainer.model, features.x[test], run_config.training.batch_size)
-        _, held = calibration_split(features, train, run_config.seed, run_config.selection, run_config.calibrate)
-        calibration = calibrate_fold(trainer.model, features, held, run_config.training.batch_size)
-        keep(trainer.model, FoldRecord(fold, test, features.classes[test], probabilities, result.history,
-                                       result.selected_epoch, seconds, calibration))
-    if os.path.exists(path):
-        os.remove(path)

@@ -290,11 +290,13 @@ def _training(args):
 
 
 def _trainer(args):
-    from .batched import resolve_trainer
+    from .trainers import resolve_trainer
 
-    if args.run_eagerly:  # no graph means the fold-after-fold trainer
+    if args.run_eagerly or not args.jit_compile:  # no graph, or no XLA: the fold-after-fold trainer
+        flag = "--run-eagerly" if args.run_eagerly else "--no-xla"
         if args.trainer == "batched":
-            _fail("--run-eagerly trains fold after fold without a graph: drop --trainer batched")
+            _fail(f"{flag} applies to the sequential trainer (the batched one is one compiled JAX program): "
+                  f"drop --trainer batched")
         return "sequential"
     return resolve_trainer(args.trainer)
 

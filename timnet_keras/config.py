@@ -53,6 +53,24 @@ CORPORA = {
 CROSS_CORPUS_LABELS = ("angry", "fear", "happy", "neutral", "sad")
 CROSS_CORPUS_NAMES = ("CASIA", "EMODB", "EMOVO", "RAVDE", "SAVEE")
 
+# The command line's and the records' vocabularies: each word is defined here once.
+MODES = ("train", "test", "predict", "cross", "export")
+BACKENDS = ("tensorflow", "jax")
+MODEL_VARIANTS = {  # the paper's model and its four ablations (Table 3)
+    "timnet": "TIM-Net: bidirectional, multi-scale, dynamic fusion",
+    "tcn": "standard TCN (keras-tcn residual blocks, forward only), its summed skip outputs pooled",
+    "no_bd": "forward branch only (no bidirectional modelling)",
+    "no_ms": "last scale only (no multi-scale fusion)",
+    "no_df": "average fusion of the scales (no dynamic per-scale weights)",
+}
+FOLD_PROTOCOLS = ("kfold", "stratified", "speaker")  # how a run's folds are made (folds.make_folds)
+GRID_PROTOCOLS = ("kfold", "speaker")  # the grid's cv cells; `--protocol both` asks for the two
+SELECTIONS = ("last", "best-val", "best-test")  # which epoch a fold keeps; best-test is test-selected, by name only
+TRAINERS = ("auto", "batched", "sequential")
+PRECISIONS = ("float32", "bfloat16")
+EXPORT_FORMATS = ("keras", "saved_model", "tflite", "onnx")
+EXECUTORS = ("local", "ray")
+
 # The authors' main.py defaults.
 TRAINING_DEFAULTS = dict(
     lr=0.001,

@@ -14,7 +14,9 @@ from .evaluation import uar, war
 from .io import time_stamp, write_json_atomic, write_text_atomic
 from .preprocessor import frames_for, mfcc_matrix
 from .run_config import ModelConfig
-from .training import FoldTrainer, RunError, predict_padded
+from .errors import RunError
+from .plan import predict_padded
+from .training import SequentialTrainer
 
 
 def fit_frames(x, frames):
@@ -73,7 +75,7 @@ def corpus_pair(source, target, model_config, mean_signal_length, source_name=""
 
 
 def train_on_pair(trainer, pair, desc="source"):
-    """Trains `trainer` (a FoldTrainer of `pair.model_config`) on all of the source; returns (history, target probabilities).
+    """Trains `trainer` (a SequentialTrainer of `pair.model_config`) on all of the source; returns (history, target probabilities).
 
     The one place a cross-corpus model is trained: the cross mode and the reproduction grid both call it.
     """
@@ -87,7 +89,7 @@ def cross_corpus(source, target, model_config, training, seeds, mean_signal_leng
     truth = np.argmax(pair.y_target, axis=1)
     results = []
     for seed in seeds:
-        trainer = FoldTrainer(pair.model_config, training, seed, "last", jit_compile)
+        trainer = SequentialTrainer(pair.model_config, training, seed, "last", jit_compile)
         _, probabilities = train_on_pair(trainer, pair, desc=f"seed {seed}")
         predictions = np.argmax(probabilities, axis=1)
         results.append({"seed": seed, "uar": uar(truth, predictions), "war": war(truth, predictions)})

@@ -13,3 +13,11 @@ class TimnetError(ValueError):
 
 class InputError(TimnetError):
     """An input (flag, file or argument) refused where it enters, before any work is done."""
+
+
+class RunError(TimnetError):
+    """A run (training, testing, exporting) that cannot go on; the message says what to do."""
+
+
+class RecordError(TimnetError):
+    """A record (a fold's JSON, a run's config) with missing, unknown or mistyped fields."""

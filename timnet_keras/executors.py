@@ -10,7 +10,7 @@ import collections
 import os
 
 from .grid import GridError, UnitRunner
-from .registry import UnitRecord
+from .registry import record_from_json
 
 MAX_ATTEMPTS = 3  # per unit, on Ray: a unit whose worker died this often stops the grid
 
@@ -30,7 +30,7 @@ def run_local(units, features, on_record, jit_compile=True, run_eagerly=False, t
             if unit.kind == "cv" and not is_baseline(unit.variant):
                 groups[(unit.corpus, unit.variant, unit.epochs, unit.precision)].append(unit)
         for group in groups.values():
-            for record in runner.run_together(group, features[group[0].corpus]):
+            for record in runner.run_units(group, features[group[0].corpus], trainer="batched"):
                 on_record(record)
         units = [unit for unit in units if unit.kind != "cv" or is_baseline(unit.variant)]
     for unit in units:
@@ -146,7 +146,7 @@ def run_ray(units, features, on_record, address=None, workers=None, cpus_per_wor
                     pending.appendleft(unit)
                     continue
                 idle.append(worker)
-                on_record(UnitRecord.from_json(data))
+                on_record(record_from_json(data))
     finally:  # interrupted, or a unit failed: stop the units still training
         for _, worker in in_flight.values():
             ray.kill(worker)  # Ray refuses to force-cancel an actor's task; ending the actor stops it

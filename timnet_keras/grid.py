@@ -14,9 +14,6 @@ first seed of a cell is the corpus table's; further seeds count up from it
 unit is trained by the same code as `--mode train` and `--mode cross`, in the
 honest setting (each fold's last epoch).
 """
-import os
-import platform
-import socket
 import time
 from dataclasses import dataclass
 
@@ -25,7 +22,7 @@ import numpy as np
 from .errors import TimnetError
 from .config import CORPORA, DEFAULT_SEED, TRAINING_DEFAULTS, default_num_blocks, default_seed
 from .baselines import BASELINE_EPOCHS
-from .registry import Unit, UnitRecord
+from .registry import Unit
 
 TABLES = ("1", "3", "B", "2")  # the order the tables are filled in: Table 1 first, the cross-corpus runs last
 CV_FOLDS = TRAINING_DEFAULTS["split_fold"]
@@ -128,17 +125,11 @@ def expand(spec):
     return units
 
 
-def machine_description(node_id=""):
-    """Where a unit ran: a registry record carries it."""
-    description = {"hostname": socket.gethostname(), "platform": platform.platform(), "cpus": os.cpu_count(),
-                   "pid": os.getpid()}
-    if node_id:
-        description["ray_node"] = node_id
-    return description
-
-
 class UnitRunner:
-    """Trains units one after another, keeping one compiled trainer per model shape and training settings.
+    """Trains units one after another, keeping one compiled Trainer per model shape and training settings.
+
+    A cv unit is a fold job (`plan.fold_job`) trained by the Trainer `--mode train` uses
+    (`trainers.choose_trainer`), so its record is the one that mode writes for the same fold.
 
     Args:
         jit_compile: XLA for the train step, as `--mode train` (`--no-xla` turns it off).
@@ -150,79 +141,69 @@ class UnitRunner:
         self.jit_compile, self.run_eagerly, self.node_id = jit_compile, run_eagerly, node_id
         self._trainers = {}
 
-    def _trainer(self, model_config, training, seed):
-        from .training import FoldTrainer
+    def _trainer(self, choice, model_config, training, seed):
+        from .trainers import choose_trainer
 
-        key = (model_config, training)
+        key = (choice, model_config, training)
         if key not in self._trainers:
-            self._trainers[key] = FoldTrainer(model_config, training, seed, "last", self.jit_compile, self.run_eagerly)
-        trainer = self._trainers[key]
-        trainer.seed = seed  # every fold starts from seed + fold: nothing of an earlier unit carries over
-        return trainer
+            self._trainers[key] = choose_trainer(choice, model_config, training, seed, "last", self.jit_compile,
+                                                 self.run_eagerly)
+        return self._trainers[key]
 
     def run(self, unit, source, target=None):
-        """Trains `unit` on FeatureSet `source` (and scores `target` for a cross unit); returns its UnitRecord."""
+        """Trains `unit` on FeatureSet `source` (and scores `target` for a cross unit); returns its FoldRecord."""
         from .baselines import is_baseline
 
         if is_baseline(unit.variant):
             return self._run_baseline(unit, source)
+        if unit.kind == "cv":
+            return self.run_units([unit], source)[0]
+        from .cross_corpus import corpus_pair, train_on_pair
+        from .record import FoldRecord
+
         training, model_config = self._settings(unit, source)
         start = time.time()
-        if unit.kind == "cv":
-            from .training import train_and_score_fold
-
-            train, test = unit_folds(unit, source)
-            trainer = self._trainer(model_config, training, unit.seed)
-            fold = train_and_score_fold(trainer, source, train, test, unit.fold, unit.n_folds)
-            labels, test_indices, y_true = source.labels, test, fold.y_true
-            probabilities, history, selected = fold.probabilities, fold.history, fold.selected_epoch
-        else:
-            from .cross_corpus import corpus_pair, train_on_pair
-
-            length = source.settings.get("mean_signal_length") or CORPORA[unit.corpus].mean_signal_length
-            pair = corpus_pair(source, target, model_config, length, unit.corpus, unit.target)
-            trainer = self._trainer(pair.model_config, training, unit.seed)
-            history, probabilities = train_on_pair(trainer, pair, desc=unit.key)
-            labels, y_true, selected = pair.labels, np.argmax(pair.y_target, axis=1), training.epoch
-            test_indices = np.arange(len(y_true))  # into the target's shared-emotion subset, in cache order
-            model_config = pair.model_config
-        return self._record(unit, labels, test_indices, y_true, probabilities, history, selected, training, model_config,
-                            time.time() - start, source)
+        length = source.settings.get("mean_signal_length") or CORPORA[unit.corpus].mean_signal_length
+        pair = corpus_pair(source, target, model_config, length, unit.corpus, unit.target)
+        trainer = self._trainer("sequential", pair.model_config, training, unit.seed)
+        trainer.seed = unit.seed  # a cross unit trains from seed + 0, as --mode cross
+        history, probabilities = train_on_pair(trainer, pair, desc=unit.key)
+        y_true = np.argmax(pair.y_target, axis=1)
+        record = FoldRecord(0, np.arange(len(y_true)), y_true, probabilities, history, training.epoch)
+        # test indices: into the target's shared-emotion subset, in cache order
+        return self._record(unit, record, pair.labels, training, pair.model_config, time.time() - start, source)
 
     def _run_baseline(self, unit, source):
-        """A baseline's fold (`baselines.py`): the same UnitRecord as TIM-Net's, with its classifier's settings."""
+        """A baseline's fold (`baselines.py`): the same FoldRecord as TIM-Net's, with its classifier's settings."""
         from .baselines import run_baseline_fold
         from .io import time_stamp, versions
+        from .record import machine_description
+        from .registry import unit_record
 
         start = time.time()
         train, test = unit_folds(unit, source)
         probabilities, training, model = run_baseline_fold(unit, source, train, test)
-        return UnitRecord(
-            unit=unit, labels=tuple(source.labels), test_indices=np.asarray(test), y_true=source.classes[test],
-            probabilities=probabilities, training=training, model=model, seconds=round(time.time() - start, 1),
-            backend="scikit-learn", versions=versions(), machine=machine_description(self.node_id),
-            finished=time_stamp(), held_out=held_out_speakers(unit, source, test))
+        return unit_record(unit, source.labels, test, source.classes[test], probabilities, training=training, model=model,
+                           seconds=round(time.time() - start, 1), backend="scikit-learn", versions=versions(),
+                           machine=machine_description(self.node_id), finished=time_stamp(),
+                           held_out_speakers=held_out_speakers(unit, source, test))
 
-    def run_together(self, units, source):
-        """cv units of one corpus, variant and epochs (any seeds and folds) as one batched JAX program.
+    def run_units(self, units, source, trainer="sequential"):
+        """cv units of one corpus, variant, epochs and precision (any seeds and folds), trained by Trainer `trainer`.
 
-        Yields their UnitRecords, one per unit as `run` gives them; the same mathematics (`batched`).
+        "batched" trains them as one JAX program; "sequential" one after another. Returns their FoldRecords.
         """
-        from .batched import BatchedTrainer, fold_job
-        from .training import predict_padded
+        from .plan import fold_job
 
         training, model_config = self._settings(units[0], source)
         start = time.time()
-        splits = [unit_folds(unit, source) for unit in units]
-        jobs = [fold_job(source, train, test, unit.fold, unit.seed, "last") for unit, (train, test) in zip(units, splits)]
-        trainer = BatchedTrainer(model_config, training)
-        results = trainer.train(source.x, source.y, jobs, desc=f"{units[0].cell} and {len(units) - 1} more units")
-        seconds = (time.time() - start) / len(units)  # trained together: each unit gets its share
-        for unit, (_, test), result in zip(units, splits, results):
-            result.load_into(trainer.model)
-            probabilities = predict_padded(trainer.model, source.x[test], training.batch_size)
-            yield self._record(unit, source.labels, test, source.classes[test], probabilities, result.history,
-                               result.selected_epoch, training, model_config, seconds, source)
+        jobs = [fold_job(source, *unit_folds(unit, source), unit.fold, unit.seed, "last") for unit in units]
+        desc = units[0].key if len(units) == 1 else f"{units[0].cell} and {len(units) - 1} more units"
+        records = self._trainer(trainer, model_config, training, units[0].seed).train(source, jobs, desc=desc)
+        share = (time.time() - start) / len(units) if trainer == "batched" else None  # trained together: each its share
+        return [self._record(unit, record, source.labels, training, model_config,
+                             share if share is not None else record.seconds, source)
+                for unit, record in zip(units, records)]
 
     @staticmethod
     def _settings(unit, source):
@@ -233,20 +214,13 @@ class UnitRunner:
                                    variant=unit.variant)
         return TrainingConfig(epoch=unit.epochs, precision=unit.precision), model_config
 
-    def _record(self, unit, labels, test_indices, y_true, probabilities, history, selected, training, model_config, seconds,
-                source=None):
-        import keras
+    def _record(self, unit, record, labels, training, model_config, seconds, source):
+        from .record import with_provenance
 
-        from .io import time_stamp, versions
-
-        return UnitRecord(
-            unit=unit, labels=tuple(labels), test_indices=np.asarray(test_indices), y_true=np.asarray(y_true),
-            probabilities=np.asarray(probabilities), history=history, selected_epoch=selected,
-            training={**training.__dict__, "selection": "last", "protocol": unit.protocol if unit.kind == "cv" else "cross"},
-            model=model_config.backbone_kwargs() | {"num_classes": model_config.num_classes},
-            seconds=round(seconds, 1), backend=keras.backend.backend(), versions=versions(),
-            machine=machine_description(self.node_id), finished=time_stamp(),
-            held_out=held_out_speakers(unit, source, test_indices) if source is not None else ())
+        protocol = unit.protocol if unit.kind == "cv" else "cross"
+        record = with_provenance(record, training, model_config, "last", protocol, self.node_id, seconds)
+        return record.replace(unit=unit, labels=tuple(labels),
+                              held_out_speakers=held_out_speakers(unit, source, record.test_indices))
 
 
 def unit_folds(unit, source):

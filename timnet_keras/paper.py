@@ -7,6 +7,8 @@ Table 1's `*` column is the honest setting (each fold's last epoch), its `**`
 column selects each fold's epoch on its own test fold; Table 3 is in the `**`
 setting (its TIM-Net column equals Table 1's `**`).
 """
+from .config import MODEL_VARIANTS
+
 SOURCE = "Ye et al., ICASSP 2023, camera-ready (quoted in ../shared/REFERENCE.md)"
 
 # Table 1: corpus -> {"last": (UAR, WAR), "test_selected": (UAR, WAR)}.
@@ -20,7 +22,7 @@ TABLE_1 = {
 }
 
 # Table 3 / A3 (test-selected): corpus -> variant -> (UAR, WAR). Variant names are our --model names.
-ABLATIONS = ("tcn", "no_bd", "no_ms", "no_df")
+ABLATIONS = tuple(MODEL_VARIANTS)[1:]  # config.MODEL_VARIANTS: every variant but TIM-Net itself
 TABLE_3 = {
     "CASIA": {"tcn": (86.92, 86.92), "no_bd": (91.33, 91.33), "no_ms": (90.50, 90.50), "no_df": (91.83, 91.83),
               "timnet": (94.67, 94.67)},

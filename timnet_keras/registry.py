@@ -21,17 +21,17 @@ import dataclasses
 import glob
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import TimnetError
 from .io import read_json, write_json_atomic
+from .record import FoldRecord
 from .schema import checked_fields
 
 RECORDS = "records"
 LOCK = ".grid.lock"
-RECORD_VERSION = 1
 
 
 class RegistryError(TimnetError):
@@ -89,81 +89,17 @@ class Unit:
         return cls(**checked_fields(cls, data, where))
 
 
-@dataclass
-class UnitRecord:
-    """What one finished unit leaves in the registry."""
+def unit_record(unit, labels, test_indices, y_true, probabilities, **fields):
+    """The FoldRecord of a grid unit: the record a run folder keeps, with the unit it belongs to."""
+    return FoldRecord(unit.fold, np.asarray(test_indices), np.asarray(y_true), np.asarray(probabilities),
+                      labels=tuple(labels), unit=unit, **fields)
 
-    unit: Unit
-    labels: tuple
-    test_indices: np.ndarray
-    y_true: np.ndarray
-    probabilities: np.ndarray
-    history: dict = field(default_factory=dict)
-    selected_epoch: int | None = None
-    training: dict = field(default_factory=dict)
-    model: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    backend: str = ""
-    versions: dict = field(default_factory=dict)
-    machine: dict = field(default_factory=dict)
-    finished: str = ""
-    held_out: tuple = ()  # speaker protocol: the speaker(s) of the test part; empty for kfold and cross units
 
-    @property
-    def y_pred(self):
-        return np.argmax(self.probabilities, axis=1)
-
-    @property
-    def per_class_recall(self):
-        """Recall per label in percent (None for a label absent from the test samples)."""
-        recalls = []
-        for k in range(len(self.labels)):
-            mask = self.y_true == k
-            recalls.append(round(100.0 * float(np.mean(self.y_pred[mask] == k)), 4) if mask.any() else None)
-        return recalls
-
-    def to_json(self):
-        history = {k: [round(float(v), 6) for v in values] for k, values in self.history.items() if k != "seconds"}
-        return {
-            "record_version": RECORD_VERSION,
-            "unit": self.unit.to_json(),
-            "key": self.unit.key,
-            "labels": list(self.labels),
-            "test_indices": np.asarray(self.test_indices).astype(int).tolist(),
-            "y_true": np.asarray(self.y_true).astype(int).tolist(),
-            "probabilities": np.asarray(self.probabilities, np.float64).round(6).tolist(),
-            "per_class_recall": self.per_class_recall,
-            "history": history,
-            "selected_epoch": self.selected_epoch,
-            "training": self.training,
-            "model": self.model,
-            "seconds": self.seconds,
-            "backend": self.backend,
-            "versions": self.versions,
-            "machine": self.machine,
-            "finished": self.finished,
-            **({"protocol": self.unit.protocol, "held_out_speakers": list(self.held_out)} if self.held_out else {}),
-        }
-
-    @classmethod
-    def from_json(cls, data):
-        return cls(
-            unit=Unit.from_json(data["unit"]),
-            labels=tuple(data["labels"]),
-            test_indices=np.asarray(data["test_indices"], dtype=int),
-            y_true=np.asarray(data["y_true"], dtype=int),
-            probabilities=np.asarray(data["probabilities"], dtype=np.float64).reshape(len(data["y_true"]), -1),
-            history=data.get("history", {}),
-            selected_epoch=data.get("selected_epoch"),
-            training=data.get("training", {}),
-            model=data.get("model", {}),
-            seconds=data.get("seconds", 0.0),
-            backend=data.get("backend", ""),
-            versions=data.get("versions", {}),
-            machine=data.get("machine", {}),
-            finished=data.get("finished", ""),
-            held_out=tuple(data.get("held_out_speakers", ())),
-        )
+def record_from_json(data, where="record"):
+    """A registry record's JSON -> its FoldRecord, unit included; RecordError names an unknown or mistyped field."""
+    if not isinstance(data, dict) or "unit" not in data:
+        raise RegistryError(f"{where}: not a registry record (no 'unit')")
+    return FoldRecord.from_json(data, where, unit=Unit.from_json(data["unit"], f"{where}: unit"))
 
 
 def record_path(registry, unit):
@@ -187,7 +123,7 @@ def read_record(path):
     """A record, checked against its place: a record copied under another unit's key is refused, not counted twice."""
     try:
         data = read_json(path)
-        record = UnitRecord.from_json(data)
+        record = record_from_json(data, path)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise RegistryError(f"{path} is not a readable registry record ({error}); delete it and the grid "
                             f"will recompute its unit") from None

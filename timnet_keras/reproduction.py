@@ -128,6 +128,9 @@ def _reproduce(spec, registry, mfcc_path, executor, corpora_dir, report_path, lo
         elif executor == "ray":
             from .executors import run_ray
 
+            if executor_options.get("trainer") == "batched":
+                raise GridError("--executor ray trains one unit per worker; --trainer batched trains a cell's units "
+                                "together in one process: use --executor local with it, or --trainer sequential")
             run_ray(todo, features, on_record, log=log, **{k: v for k, v in executor_options.items() if k != "trainer"})
         else:
             raise GridError(f"unknown executor {executor!r}; choose local or ray")

@@ -11,15 +11,14 @@ import dataclasses
 import glob
 import os
 import re
-from dataclasses import dataclass, field
 
-import numpy as np
 
 from .errors import TimnetError
-from .config import CORPORA, canonical_name, default_num_blocks, default_seed
+from .config import CORPORA, MODEL_VARIANTS, canonical_name, default_num_blocks, default_seed
 from .io import read_json, time_stamp, write_json_atomic
 from .preprocessor import MfccPreprocessor
 from .run_config import ModelConfig, RunConfig
+from .record import FoldRecord  # noqa: F401  (the one record of a fold: run folders and the registry)
 from .schema import RecordError
 
 RUN_CONFIG = "run_config.json"
@@ -29,49 +28,6 @@ _FOLD_FILE = re.compile(r"^(\d+)-fold_weights_best_(\d+)\.hdf5$")
 
 class RunStoreError(TimnetError):
     """A run folder that cannot be used as asked; the message says what to do."""
-
-
-@dataclass
-class FoldRecord:
-    """One finished fold: its test samples, their predicted probabilities, its training history.
-
-    `probabilities` are the model's raw (uncalibrated) ones; `calibration` is what was fitted on the
-    fold's held-out calibration rows (`calibration.fit_calibration`), None for a fold without them.
-    """
-
-    fold: int
-    test_indices: np.ndarray
-    y_true: np.ndarray
-    probabilities: np.ndarray
-    history: dict = field(default_factory=dict)
-    selected_epoch: int | None = None
-    seconds: float = 0.0
-    calibration: dict | None = None
-
-    @property
-    def temperature(self):
-        """The fold's fitted temperature; 1 (no scaling) for a fold trained without calibration rows."""
-        return float(self.calibration["temperature"]) if self.calibration else 1.0
-
-    def to_json(self):
-        data = dataclasses.asdict(self)
-        data["test_indices"] = np.asarray(self.test_indices).tolist()
-        data["y_true"] = np.asarray(self.y_true).tolist()
-        data["probabilities"] = np.asarray(self.probabilities).round(6).tolist()
-        return data
-
-    @classmethod
-    def from_json(cls, data):
-        return cls(
-            fold=int(data["fold"]),
-            test_indices=np.asarray(data.get("test_indices", []), dtype=int),
-            y_true=np.asarray(data["y_true"], dtype=int),
-            probabilities=np.asarray(data["probabilities"], dtype=np.float32),
-            history=data.get("history", {}),
-            selected_epoch=data.get("selected_epoch"),
-            seconds=data.get("seconds", 0.0),
-            calibration=data.get("calibration"),
-        )
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -160,7 +116,6 @@ def read_run_config(run_dir):
 
 def _check_consistent(run_config, path):
     """Fields that must agree with each other: a hand edit that breaks one is named, not a traceback later."""
-    from .paper import ABLATIONS
     from .preprocessor import frames_for
 
     model, problem = run_config.model, None
@@ -169,14 +124,15 @@ def _check_consistent(run_config, path):
         problem = f"{len(run_config.labels)} labels but model.num_classes {model.num_classes}"
     elif isinstance(length, int) and model.frames is not None and frames_for(length) != model.frames:
         problem = f"features.mean_signal_length {length} gives {frames_for(length)} frames but model.frames is {model.frames}"
-    elif model.variant not in ("timnet", *ABLATIONS):
-        problem = f"model.variant {model.variant!r} is not one of timnet, {', '.join(ABLATIONS)}"
+    elif model.variant not in MODEL_VARIANTS:
+        problem = f"model.variant {model.variant!r} is not one of {', '.join(MODEL_VARIANTS)}"
     if problem:
         raise RunStoreError(f"{path}: {problem}; restore it, or remove the run folder and train again")
 
 
 def read_fold_record(run_dir, fold):
-    return _read_record(fold_record_path(run_dir, fold), FoldRecord.from_json,
+    path = fold_record_path(run_dir, fold)
+    return _read_record(path, lambda data: FoldRecord.from_json(data, path),
                         f"remove it and --resume {run_dir} to re-train fold {fold}")
 
 

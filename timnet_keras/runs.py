@@ -7,14 +7,15 @@ import numpy as np
 
 from . import run_store
 from .classifier import TimnetClassifier
-from .batched import train_run_folds
 from .checkpoints import load_legacy_weights, save_legacy_weights
+from .errors import RunError
 from .folds import make_folds
 from .io import time_stamp, versions
+from .plan import fold_job
+from .record import FoldRecord, with_provenance
 from .results import run_header, write_results
 from .run_config import RunConfig
-from .run_store import FoldRecord
-from .training import FoldTrainer, RunError, train_and_score_fold
+from .trainers import choose_trainer
 
 
 def new_run_config(features, data_name, model_config, training, protocol, selection, seed, split_fold, jit_compile=True,
@@ -70,7 +71,7 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
 
     Each finished fold leaves its weights (the authors' HDF5 layout) and its record in the run
     folder (see run_store), so a killed run loses at most the folds in progress. The run's
-    `trainer` picks the sequential `training.FoldTrainer` or the batched one (`batched`).
+    `trainer` picks the Trainer (`trainers.choose_trainer`): the grid trains its units the same way.
 
     `run_eagerly` trains without a graph (same numbers up to summation order; tests and debugging).
     """
@@ -84,23 +85,21 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
     done = set(run_store.finished_folds(run_dir, n_folds))
     if done:
         log(f"resuming {run_dir}: folds {sorted(done)} already finished")
-    todo = [(fold, train, test) for fold, (train, test) in enumerate(folds, start=1) if fold not in done]
+    jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection, run_config.calibrate)
+            for fold, (train, test) in enumerate(folds, start=1) if fold not in done]
 
     def keep(model, record):
+        record = with_provenance(record, run_config.training, run_config.model, run_config.selection, run_config.protocol)
         save_legacy_weights(model, run_store.fold_weights_path(run_dir, n_folds, record.fold), run_config.model.backbone_kwargs())
         run_store.write_fold_record(run_dir, record)
         accuracy = 100 * np.mean(np.argmax(record.probabilities, 1) == record.y_true)
         scaled = f", temperature {record.temperature:.3f}" if record.calibration else ""
         log(f"fold {record.fold}/{n_folds}: WAR {accuracy:.2f} % (epoch {record.selected_epoch}, {record.seconds} s{scaled})")
 
-    if run_config.trainer == "batched" and todo:
-        train_run_folds(features, run_config, run_dir, todo, keep, log)
-    elif todo:
-        trainer = FoldTrainer(run_config.model, run_config.training, run_config.seed, run_config.selection,
-                              run_config.jit_compile, run_eagerly)
-        trainer.warm_up()
-        for fold, train, test in todo:
-            keep(trainer.model, train_and_score_fold(trainer, features, train, test, fold, n_folds, run_config.calibrate))
+    if jobs:
+        trainer = choose_trainer(run_config.trainer, run_config.model, run_config.training, run_config.seed,
+                                 run_config.selection, run_config.jit_compile, run_eagerly)
+        trainer.train(features, jobs, on_fold=keep, checkpoint=run_store.batched_checkpoint_path(run_dir), log=log)
     return [run_store.read_fold_record(run_dir, fold) for fold in range(1, n_folds + 1)]
 
 

@@ -8,11 +8,7 @@ import dataclasses
 import types
 import typing
 
-from .errors import TimnetError
-
-
-class RecordError(TimnetError):
-    """A JSON record whose fields do not match its type; the message names the file and the field."""
+from .errors import RecordError  # noqa: F401  (raised here; callers import it from here too)
 
 
 def _accepts(kind, value):
@@ -55,7 +51,7 @@ def checked_fields(cls, data, where, ignored=(), nested=()):
         >>> checked_fields(Point, {"x": "1"}, "p.json")
         Traceback (most recent call last):
         ...
-        timnet_keras.schema.RecordError: p.json: field 'x' is "1" (a str); expected int
+        timnet_keras.errors.RecordError: p.json: field 'x' is "1" (a str); expected int
     """
     if not isinstance(data, dict):
         raise RecordError(f"{where}: expected a JSON object, found {type(data).__name__}")
