@@ -227,12 +227,13 @@ class TimnetClassifier(keras.Model):
 
     # --- saving -------------------------------------------------------------------------
 
-    def export_bundle(self, output_dir, format="onnx", overwrite=False, source="", fold=None):
+    def export_bundle(self, output_dir, format="onnx", overwrite=False, source="", fold=None, input="mfcc"):
         """The model in `format` (keras, saved_model, tflite, onnx) and its `timnet_export.json`, for
-        consumers without this package; see `timnet_keras.export`. Returns the `ExportManifest`."""
+        consumers without this package; see `timnet_keras.export`. `input="audio"`: the model takes
+        waveforms at the preprocessor's rate and computes the MFCCs itself. Returns the `ExportManifest`."""
         from .export import export_classifier
 
-        return export_classifier(self, output_dir, format, source=source, fold=fold, overwrite=overwrite)
+        return export_classifier(self, output_dir, format, source=source, fold=fold, overwrite=overwrite, input=input)
 
     def get_config(self):
         return {

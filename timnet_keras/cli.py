@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from .config import TRAINING_DEFAULTS, canonical_name, default_num_blocks, default_seed, known_corpus_names
+from .config import EXPORT_INPUTS, TRAINING_DEFAULTS, canonical_name, default_num_blocks, default_seed, known_corpus_names
 from .device import setup_device
 from .errors import InputError, TimnetError
 from .inputs import check_data_name
@@ -80,7 +80,7 @@ MODE_FLAGS = {
               "mean_signal_length", "random_seed"),
     "test": ("test_path", "tsne", "fold", "random_seed"),
     "predict": ("test_path", "wav", "output", "window", "hop", "silence_db", "plot", "overwrite"),
-    "export": ("test_path", "output", "format", "fold", "overwrite"),
+    "export": ("test_path", "output", "format", "fold", "overwrite", "input"),
 }
 FLAG_NAMES = {"jit_compile": "--no-xla", "run_eagerly": "--run-eagerly", "allow_pickle": "--allow-pickle"}
 
@@ -259,6 +259,10 @@ def main_parser():
                    "RMS level (dBFS, default -45) are marked silent")
     p.add_argument("--plot", action="store_true", help="predict mode with --window: one PNG timeline per file")
     p.add_argument("--format", choices=("keras", "saved_model", "tflite", "onnx"), default="onnx", help="export mode")
+    p.add_argument("--input", choices=EXPORT_INPUTS, default="mfcc",
+                   help="export mode: what the exported model takes: mfcc (the MFCC matrix, the default) or audio "
+                        "(mono float32 samples at the model's rate, 22050 Hz; the crop/pad and the MFCC run inside "
+                        "the graph; saved_model, tflite, onnx)")
     p.add_argument("--fold", type=at_least(1), default=None, help="export mode: one fold's model (default: all folds averaged); "
                    "test mode with --tsne: that fold's t-SNE panel alone")
     p.add_argument("--overwrite", action="store_true", help="export: replace an earlier export of ours at --output; predict: an earlier predictions file of ours (never anything else)")
@@ -401,6 +405,9 @@ def _new_path(path):
 def _check_output(args):
     """--output of predict (a file in an existing folder) and export (a new folder, or an earlier export of ours)."""
     if args.mode == "export":
+        from .export import check_export_request
+
+        check_export_request(args.format, args.input)
         if not args.output:
             _fail("export mode needs --output DIR (the folder to create)")
         if os.path.lexists(args.output):
@@ -523,10 +530,11 @@ def _export(args, name, test_path):
     setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
     classifier = _saved_classifier(test_path, name, fold=args.fold)
     manifest = classifier.export_bundle(args.output, args.format, overwrite=args.overwrite,
-                                        source=os.path.abspath(test_path), fold=args.fold)
+                                        source=os.path.abspath(test_path), fold=args.fold, input=args.input)
     what = f"fold {args.fold}" if args.fold else f"{manifest.ensemble_size} folds averaged"
+    rate = f" at {manifest.preprocessing['sample_rate']} Hz" if manifest.input == "audio" else ""
     print(f"exported {what} as {args.format}: {os.path.join(args.output, manifest.model_file)} "
-          f"(input {manifest.input_name} {manifest.input_shape}, labels {', '.join(manifest.labels)})")
+          f"(input {manifest.input_name} {manifest.input_shape} float32{rate}, labels {', '.join(manifest.labels)})")
     return 0
 
 

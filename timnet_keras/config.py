@@ -10,6 +10,10 @@ N_MFCC = 39
 N_FFT = 2048
 HOP_LENGTH = 512
 
+# What an exported model takes (`--mode export --input`): the MFCC matrix (the default, as
+# before), or a mono float32 waveform at SAMPLE_RATE with the MFCC computed inside the graph.
+EXPORT_INPUTS = ("mfcc", "audio")
+
 # The seed of an own corpus, and of cross-corpus runs without --random_seed:
 # the authors' default in main.py (and EMODB's released weights).
 DEFAULT_SEED = 46

@@ -4,8 +4,12 @@ Keras' own `model.export` does the converting (SavedModel, LiteRT/TFLite, and
 ONNX through tf2onnx); this module adds what a consumer needs beside the
 model: `timnet_export.json` with the preprocessing, the labels, the input
 shape and where the weights came from. The input is a batch of MFCC matrices
-(frames, n_mfcc), float32; the output is class probabilities (the mean over
-the fold members when several were exported). An export folder is written
+(frames, n_mfcc), float32, or with `input="audio"` a batch of mono float32
+waveforms at the preprocessor's sample rate, the MFCC recipe then running
+inside the graph (`mfcc_graph`); the output is class probabilities (each fold
+member's, temperature-scaled when the run was calibrated, averaged over the
+members when several were exported). ONNX files carry the labels in their
+metadata, SavedModels in a `metadata()` endpoint. An export folder is written
 under a temporary name and renamed when complete.
 """
 import dataclasses
@@ -14,7 +18,7 @@ import shutil
 import tempfile
 
 from .errors import TimnetError
-from .config import HOP_LENGTH, N_FFT
+from .config import EXPORT_INPUTS, HOP_LENGTH, N_FFT
 
 FORMATS = {"keras": "model.keras", "saved_model": "saved_model", "tflite": "model.tflite", "onnx": "model.onnx"}
 MANIFEST = "timnet_export.json"
@@ -30,14 +34,16 @@ class ExportManifest:
 
     format: str
     model_file: str
-    input_name: str
-    input_shape: list  # [None, frames, n_mfcc]
+    input_name: str  # "mfcc" or "audio"
+    input_shape: list  # mfcc: [None, frames, n_mfcc]; audio: [None, None] (batch, samples)
     labels: list
     ensemble_size: int
-    preprocessing: dict
+    preprocessing: dict  # the whole recipe; its "in_graph" says which steps the model does itself
     source: str = ""
     fold: int | None = None
     versions: dict = dataclasses.field(default_factory=dict)
+    input: str = "mfcc"  # what the model takes: "mfcc" (the matrix) or "audio" (a waveform at preprocessing's rate)
+    temperatures: list = dataclasses.field(default_factory=list)  # per fold member, applied in the graph (1: none)
 
 
 def preprocessing_settings(preprocessor):
@@ -55,9 +61,32 @@ def preprocessing_settings(preprocessor):
     }
 
 
-def export_classifier(classifier, output_dir, format="onnx", source="", fold=None, overwrite=False):
+def check_export_request(format, input="mfcc"):
+    """Raises ExportError for a format or input we cannot export (before any model is loaded).
+
+    Example:
+        >>> check_export_request("onnx", "audio")
+        >>> check_export_request("keras", "audio")
+        Traceback (most recent call last):
+        ...
+        timnet_keras.export.ExportError: --input audio exports a graph with the MFCC inside (saved_model, tflite or onnx); a .keras file is this package's TimnetClassifier, whose predict_files and predict_signals already take audio: choose another --format, or --input mfcc
+    """
+    if format not in FORMATS:
+        raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if input not in EXPORT_INPUTS:
+        raise ExportError(f"unknown export input {input!r}; choose one of {', '.join(EXPORT_INPUTS)}")
+    if input == "audio" and format == "keras":
+        raise ExportError("--input audio exports a graph with the MFCC inside (saved_model, tflite or onnx); a .keras file "
+                          "is this package's TimnetClassifier, whose predict_files and predict_signals already take audio: "
+                          "choose another --format, or --input mfcc")
+
+
+def export_classifier(classifier, output_dir, format="onnx", source="", fold=None, overwrite=False, input="mfcc"):
     """Writes `classifier` to `output_dir` in `format` with its manifest; returns the ExportManifest.
 
+    `input` is "mfcc" (the model takes (batch, frames, n_mfcc) MFCC matrices) or "audio"
+    (it takes (batch, samples) mono float32 waveforms at the preprocessor's sample rate,
+    and crops or pads and computes the MFCCs itself: `mfcc_graph`).
     Refuses an existing `output_dir` unless `overwrite`, and even then replaces
     only an earlier export of ours (`refuse_to_replace`); nothing is left half-written.
 
@@ -69,8 +98,7 @@ def export_classifier(classifier, output_dir, format="onnx", source="", fold=Non
         >>> export_classifier(model, out, "keras").model_file
         'model.keras'
     """
-    if format not in FORMATS:
-        raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    check_export_request(format, input)
     if fold is not None and classifier.ensemble_size != 1:
         raise ExportError(f"fold {fold} was given, but the classifier averages {classifier.ensemble_size} folds; "
                           f"export TimnetClassifier.from_run(run, fold={fold}) to export one fold")
@@ -87,8 +115,8 @@ def export_classifier(classifier, output_dir, format="onnx", source="", fold=Non
         raise ExportError(f"{parent} does not exist; create it first")
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.export-", dir=parent)
     try:
-        _write_model(classifier, os.path.join(staging, FORMATS[format]), format)
-        manifest = _manifest(classifier, format, source, fold)
+        manifest = _manifest(classifier, format, source, fold, input)
+        _write_model(classifier, os.path.join(staging, FORMATS[format]), format, manifest)
         from .io import write_json_atomic
 
         write_json_atomic(os.path.join(staging, MANIFEST), dataclasses.asdict(manifest))
@@ -143,7 +171,7 @@ def _swap_in(staging, output_dir):
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def _write_model(classifier, path, format):
+def _write_model(classifier, path, format, manifest):
     import keras
 
     if format == "keras":
@@ -155,19 +183,74 @@ def _write_model(classifier, path, format):
     if format == "onnx":
         import importlib.util
 
-        if importlib.util.find_spec("tf2onnx") is None:
+        if importlib.util.find_spec("tf2onnx") is None or importlib.util.find_spec("onnx") is None:
             raise ExportError("--format onnx converts with tf2onnx: pip install 'timnet-keras[export]'")
-    frames, n_mfcc = classifier.input.shape[1:]
-    signature = [keras.InputSpec(shape=(None, frames, n_mfcc), dtype="float32", name="mfcc")]
-    keras_format = {"saved_model": "tf_saved_model", "tflite": "litert", "onnx": "onnx"}[format]
-    classifier.export(path, format=keras_format, verbose=False, input_signature=signature)
+    if manifest.input == "audio":
+        from .mfcc_graph import audio_classifier
+
+        model = audio_classifier(classifier)
+    else:
+        model = classifier
+    signature = [keras.InputSpec(shape=tuple(manifest.input_shape), dtype="float32", name=manifest.input_name)]
+    if format == "saved_model":
+        _write_saved_model(model, path, signature, manifest)
+        return
+    model.export(path, format={"tflite": "litert", "onnx": "onnx"}[format], verbose=False, input_signature=signature)
+    if format == "onnx":
+        _label_onnx(path, manifest)
 
 
-def _manifest(classifier, format, source, fold):
+def model_metadata(manifest):
+    """What the model file itself says about its input and output (ONNX metadata_props, the SavedModel's metadata())."""
+    p = manifest.preprocessing
+    return {"labels": list(manifest.labels), "input": manifest.input, "sample_rate": int(p["sample_rate"]),
+            "mean_signal_length": int(p["mean_signal_length"]), "n_mfcc": int(p["n_mfcc"])}
+
+
+def _write_saved_model(model, path, signature, manifest):
+    """`model.export(format="tf_saved_model")`'s `serve` endpoint, and a `metadata()` endpoint with the labels."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track_and_add_endpoint("serve", model, signature)
+    values = model_metadata(manifest)
+
+    @tf.function(input_signature=[])
+    def metadata():
+        return {key: tf.constant(value) for key, value in values.items()}
+
+    archive.add_endpoint("metadata", metadata)
+    archive.write_out(path, verbose=False)
+
+
+def _label_onnx(path, manifest):
+    """Writes the labels and the input's description into the ONNX file's metadata_props (onnxruntime:
+    `session.get_modelmeta().custom_metadata_map`); values are JSON. The file is still in the staging folder."""
+    import json
+
+    import onnx
+
+    model = onnx.load(path)
+    for key, value in model_metadata(manifest).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    onnx.save(model, path)
+
+
+def _manifest(classifier, format, source, fold, input):
     from .io import versions
 
     frames, n_mfcc = classifier.input.shape[1:]
+    preprocessing = preprocessing_settings(classifier.preprocessor)
+    if input == "audio":
+        preprocessing["in_graph"] = ("all but loading: give float32 mono samples in [-1, 1] at sample_rate, "
+                                     "(batch, samples), one length per batch; the model applies length_rule and features")
+        shape = [None, None]
+    else:
+        preprocessing["in_graph"] = "none: give the MFCC matrices, (batch, frames, n_mfcc)"
+        shape = [None, int(frames), int(n_mfcc)]
     return ExportManifest(
-        format=format, model_file=FORMATS[format], input_name="mfcc", input_shape=[None, int(frames), int(n_mfcc)],
-        labels=list(classifier.labels), ensemble_size=classifier.ensemble_size,
-        preprocessing=preprocessing_settings(classifier.preprocessor), source=source, fold=fold, versions=versions())
+        format=format, model_file=FORMATS[format], input_name=input, input_shape=shape,
+        labels=list(classifier.labels), ensemble_size=classifier.ensemble_size, preprocessing=preprocessing,
+        source=source, fold=fold, versions=versions(), input=input, temperatures=list(classifier.temperatures))
