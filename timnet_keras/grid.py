@@ -1,7 +1,8 @@
 """The reproduction grid: the paper's tables as units of work, and how one unit is trained.
 
 Table 1 is one 10-fold cell per corpus and seed; Table 3 adds one cell per
-ablation; Table 2 is one training per ordered pair of corpora and run; table
+ablation; Table 2 is one unit per ordered pair of corpora and run, and one
+training per source and run, scored on each target (`trainings`); table
 B is the baselines (`baselines.py`): one cell per baseline, corpus and seed,
 each fold scikit-learn's in seconds. Every cv cell comes in the protocols
 asked for (`GridSpec.protocols`): `kfold`, the paper's 10 folds, and
@@ -128,6 +129,24 @@ def expand(spec):
     return units
 
 
+def trainings(units):
+    """The units grouped by the training that produces their records (`Unit.training_key`), in order.
+
+    The cross units of one source run form one group: its model is the same whatever the target (the
+    source's length, the five shared emotions, the run's seed), so it is trained once. Every other unit
+    is a group of its own.
+
+    Example:
+        >>> groups = trainings(expand(GridSpec(("2",), ("CASIA", "EMODB", "EMOVO"))))
+        >>> [[u.target for u in group] for group in groups]
+        [['EMODB', 'EMOVO'], ['CASIA', 'EMOVO'], ['CASIA', 'EMODB']]
+    """
+    groups = {}
+    for unit in units:
+        groups.setdefault(unit.training_key, []).append(unit)
+    return list(groups.values())
+
+
 def machine_description(node_id=""):
     """Where a unit ran: a registry record carries it."""
     description = {"hostname": socket.gethostname(), "platform": platform.platform(), "cpus": os.cpu_count(),
@@ -164,30 +183,60 @@ class UnitRunner:
         """Trains `unit` on FeatureSet `source` (and scores `target` for a cross unit); returns its UnitRecord."""
         from .baselines import is_baseline
 
+        if unit.kind == "cross":
+            return self.run_cross([unit], source, {unit.target: target})[0]
         if is_baseline(unit.variant):
             return self._run_baseline(unit, source)
+        from .training import train_and_score_fold
+
         training, model_config = self._settings(unit, source)
         start = time.time()
-        if unit.kind == "cv":
-            from .training import train_and_score_fold
+        train, test = unit_folds(unit, source)
+        trainer = self._trainer(model_config, training, unit.seed)
+        fold = train_and_score_fold(trainer, source, train, test, unit.fold, unit.n_folds)
+        return self._record(unit, source.labels, test, fold.y_true, fold.probabilities, fold.history, fold.selected_epoch,
+                            training, model_config, time.time() - start, source)
 
-            train, test = unit_folds(unit, source)
-            trainer = self._trainer(model_config, training, unit.seed)
-            fold = train_and_score_fold(trainer, source, train, test, unit.fold, unit.n_folds)
-            labels, test_indices, y_true = source.labels, test, fold.y_true
-            probabilities, history, selected = fold.probabilities, fold.history, fold.selected_epoch
-        else:
-            from .cross_corpus import corpus_pair, train_on_pair
+    def run_training(self, units, features):
+        """The records of one group of `trainings`, in the units' order; `features` maps corpus names to FeatureSets."""
+        if units[0].kind == "cross":
+            return self.run_cross(units, features[units[0].corpus], {u.target: features[u.target] for u in units})
+        (unit,) = units
+        return [self.run(unit, features[unit.corpus])]
 
-            length = source.settings.get("mean_signal_length") or CORPORA[unit.corpus].mean_signal_length
-            pair = corpus_pair(source, target, model_config, length, unit.corpus, unit.target)
-            trainer = self._trainer(pair.model_config, training, unit.seed)
-            history, probabilities = train_on_pair(trainer, pair, desc=unit.key)
-            labels, y_true, selected = pair.labels, np.argmax(pair.y_target, axis=1), training.epoch
-            test_indices = np.arange(len(y_true))  # into the target's shared-emotion subset, in cache order
-            model_config = pair.model_config
-        return self._record(unit, labels, test_indices, y_true, probabilities, history, selected, training, model_config,
-                            time.time() - start, source)
+    def run_cross(self, units, source, targets):
+        """Cross units of one source run: the source trained once, on all of it, and scored on each target.
+
+        `targets` maps target names to FeatureSets. A target sharing other emotions with the source than
+        the rest (not so among the paper's corpora, which all hold the five) needs another source subset,
+        hence a training of its own: one training per set of shared emotions. Each record gets its share
+        of the training's time and names every target the training was scored on.
+        """
+        from .cross_corpus import corpus_pair, train_on_targets
+
+        if len({u.training_key for u in units}) != 1:
+            raise GridError(f"{units[0].key} and the other units given together are not of one source run")
+        training, model_config = self._settings(units[0], source)
+        length = source.settings.get("mean_signal_length") or CORPORA[units[0].corpus].mean_signal_length
+        by_emotions = {}
+        for unit in units:  # the target at the source's length: the source model does not depend on the target
+            pair = corpus_pair(source, targets[unit.target], model_config, length, unit.corpus, unit.target)
+            by_emotions.setdefault(tuple(pair.labels), []).append((unit, pair))
+        records = {}
+        for members in by_emotions.values():
+            start = time.time()
+            pairs = [pair for _, pair in members]
+            trainer = self._trainer(pairs[0].model_config, training, units[0].seed)
+            results = train_on_targets(trainer, pairs, desc=units[0].training_key)
+            seconds = (time.time() - start) / len(members)  # trained once for all: each record gets its share
+            for (unit, pair), (history, probabilities) in zip(members, results):
+                y_true = np.argmax(pair.y_target, axis=1)
+                test_indices = np.arange(len(y_true))  # into the target's shared-emotion subset, in cache order
+                record = self._record(unit, pair.labels, test_indices, y_true, probabilities, history, training.epoch,
+                                      training, pair.model_config, seconds, source)
+                record.training["targets"] = [u.target for u, _ in members]
+                records[unit] = record
+        return [records[unit] for unit in units]
 
     def _run_baseline(self, unit, source):
         """A baseline's fold (`baselines.py`): the same UnitRecord as TIM-Net's, with its classifier's settings."""
