@@ -194,8 +194,64 @@ def test_a_cross_corpus_run_shows_its_test_selected_figure_on_the_targets_curve(
     write_record(str(tmp_path), unit_record(unit, LABELS[:5], np.arange(20), y_true, np.eye(5)[y_pred], history=history))
     report = render(str(tmp_path))
     pair = columns(row(report, "| EMODB → EMOVO |"))
-    assert pair[3] == "40.00" and pair[5:8] == ["44.00", "45.00", "1"]
-    assert "ours, last epoch, 40.00 / 40.00 over 1 pairs; test-selected, 44.00 / 45.00 over 1 pairs." in report
+    assert pair[3] == "40.00" and pair[4:6] == ["—", "—"] and pair[7:] == ["44.00", "45.00", "1 (seed 46)"]
+    assert columns(row(report, "| CASIA → EMODB |"))[-1] == "0: no records, not run yet"
+    ours = columns(row(report, "| ours: the six pairs of CASIA, EMODB, EMOVO |"))
+    assert ours[1:] == ["—"] * 6 + ["0: no run has all six pairs yet (1 of 6 pairs have records)"]
+
+
+SIX_PAIRS = [(s, t) for s in ("CASIA", "EMODB", "EMOVO") for t in ("CASIA", "EMODB", "EMOVO") if s != t]
+
+
+def cross_record(source, target, seed, correct, selected_accuracy, n=20):
+    """A 20-sample pair (five classes) with `correct` right at the last epoch; its curve peaks at epoch 2."""
+    y_true = np.arange(n) % 5
+    y_pred = np.where(np.arange(n) < correct, y_true, (y_true + 1) % 5)
+    history = {"loss": [2.0, 0.5, 0.4], "test_accuracy": [0.1, selected_accuracy, correct / n],
+               "test_uar": [0.1, selected_accuracy - 0.02, correct / n], "test_loss": [2.0, 1.9, 1.8]}
+    return unit_record(Unit("cross", source, "timnet", seed, 500, target=target), LABELS[:5], np.arange(n), y_true,
+                      np.eye(5)[y_pred], history=history)
+
+
+def test_table_2_shows_each_pair_over_its_runs_and_the_average_over_the_six_pairs_beside_the_papers(tmp_path):
+    from timnet_keras.evaluation import uar
+    from timnet_keras.paper import TABLE_2_AVERAGE, TABLE_A4_BEST
+
+    figures = {}  # (pair, seed) -> (UAR, WAR) at the last epoch, computed here from the predictions
+    for seed in (46, 47, 48):
+        for k, pair in enumerate(SIX_PAIRS):
+            if seed == 48 and k == 5:
+                continue  # seed 48 lacks one pair: it cannot enter the average over the six
+            correct = 4 + k + 2 * (seed - 46)
+            record = cross_record(*pair, seed, correct, 0.6 + 0.05 * (seed - 46))
+            write_record(str(tmp_path), record)
+            figures[(pair, seed)] = (uar(record.y_true, record.y_pred), 100 * correct / 20)
+    report = render(str(tmp_path))
+
+    first = columns(row(report, "| CASIA → EMODB |"))
+    wars = [figures[(SIX_PAIRS[0], s)][1] for s in (46, 47, 48)]
+    assert first[1] == "{:.2f} / {:.2f}".format(*TABLE_A4_BEST[("CASIA", "EMODB")])
+    assert first[3] == f"{np.mean(wars):.2f} ± {np.std(wars, ddof=1):.2f}" == "30.00 ± 10.00"
+    low, high = confidence_interval(wars)
+    assert first[5] == f"{low:.2f}–{high:.2f}" and first[9] == "3 (seeds 46, 47, 48)"
+    assert first[7:9] == ["63.00 ± 5.00", "65.00 ± 5.00"]  # each run at epoch 2 of its target curve
+    assert columns(row(report, "| EMOVO → EMODB |"))[9] == "2 (seeds 46, 47)"
+
+    per_run = [np.mean([figures[(p, s)] for p in SIX_PAIRS], axis=0) for s in (46, 47)]  # seed 48: five pairs only
+    ours = columns(row(report, "| ours: the six pairs of CASIA, EMODB, EMOVO |"))
+    u, w = [r[0] for r in per_run], [r[1] for r in per_run]
+    assert ours[1:3] == [f"{np.mean(u):.2f} ± {np.std(u, ddof=1):.2f}", f"{np.mean(w):.2f} ± {np.std(w, ddof=1):.2f}"]
+    assert ours[2] == "37.50 ± 7.07" and ours[4] == "{:.2f}–{:.2f}".format(*confidence_interval(w))
+    assert ours[6] == "60.50 ± 3.54 / 62.50 ± 3.54" and ours[7] == "2 (seeds 46, 47)"
+    best = np.mean([max((figures[(p, s)] for s in (46, 47, 48) if (p, s) in figures), key=lambda f: f[0])
+                    for p in SIX_PAIRS], axis=0)
+    assert ours[5] == f"{best[0]:.2f} / {best[1]:.2f}"
+    paper = columns(row(report, "| paper (Table 2): the 20 pairs of"))
+    assert paper[1:3] == ["{:.2f} ± {:.2f}".format(*TABLE_2_AVERAGE["timnet"][0]),
+                          "{:.2f} ± {:.2f}".format(*TABLE_2_AVERAGE["timnet"][1])]
+    six = np.mean([TABLE_A4_BEST[p] for p in SIX_PAIRS], axis=0)
+    assert columns(row(report, "| paper (Table A4): the six pairs of"))[5] == f"{six[0]:.2f} / {six[1]:.2f}"
+    assert "our average is over the six pairs of CASIA, EMODB, EMOVO: a different set of pairs" in report
 
 
 def test_the_committed_records_without_curves_keep_their_figures(tmp_path):

@@ -71,3 +71,106 @@ def test_bad_grid_requests_are_one_line_errors(tmp_path, demo_mfcc, flags, messa
     assert err[-1].startswith("error: ") and message in err[-1]
     assert not os.path.exists(tmp_path / "r" / "records")
     assert report.read_text() == "the report as it was"
+
+
+CROSS = ("SRCA", "SRCB", "SRCC")
+
+
+@pytest.fixture(scope="module")
+def cross_mfcc(tmp_path_factory):
+    """Three small generated corpora with the emotions the cross-corpus pairs share (angry, happy, neutral, sad)."""
+    from timnet_keras.cache import cache_path, save_feature_cache
+    from timnet_keras.extract import demo_features
+
+    folder = tmp_path_factory.mktemp("cross-mfcc")
+    for seed, (name, length) in enumerate(zip(CROSS, (8192, 6144, 12288)), start=1):
+        save_feature_cache(cache_path(str(folder), name), demo_features(mean_signal_length=length, n_utterances=24,
+                                                                        seed=seed))
+    return str(folder)
+
+
+def cross_flags(mfcc, registry):
+    return ["--table", "2", "--corpora", ",".join(CROSS), "--epoch", "1", "--run-eagerly", "--mfcc_path", mfcc,
+            "--registry", registry, "--report", os.path.join(registry, "R.md")]
+
+
+def trainings_counted(monkeypatch):
+    """Patches SequentialTrainer.train_fold to note each training's name; returns the list it fills."""
+    from timnet_keras.training import SequentialTrainer
+
+    calls, train_fold = [], SequentialTrainer.train_fold
+
+    def counted(self, *args, **kwargs):
+        calls.append(kwargs.get("desc"))
+        return train_fold(self, *args, **kwargs)
+
+    monkeypatch.setattr(SequentialTrainer, "train_fold", counted)
+    return calls
+
+
+def cross_key(source, target):
+    return f"cross/{source}-{target}/timnet/seed46-e1"
+
+
+def test_table_2_trains_each_source_once_and_leaves_a_record_per_pair(tmp_path, cross_mfcc, monkeypatch, capsys):
+    registry = str(tmp_path / "reproduction")
+    calls = trainings_counted(monkeypatch)
+    assert reproduce_main(cross_flags(cross_mfcc, registry)) == 0
+    assert sorted(calls) == [f"cross/{s}/timnet/seed46-e1" for s in CROSS]  # three trainings, not six
+    assert finished_units(registry) == {cross_key(s, t) for s in CROSS for t in CROSS if s != t}
+    assert "6 to run in 3 trainings (local)" in capsys.readouterr().out
+    records = {r.unit.key: r for r in read_records(registry)}
+    a_b, a_c = records[cross_key("SRCA", "SRCB")], records[cross_key("SRCA", "SRCC")]
+    assert a_b.history["loss"] == a_c.history["loss"] and a_b.training["targets"] == ["SRCB", "SRCC"]
+    assert len(a_b.y_true) == len(a_b.test_indices) == len(a_b.probabilities) == 24 and "test_accuracy" in a_b.history
+    assert "| SRCA → SRCB, TIM-Net | 46 | 1 | — |" in open(os.path.join(registry, "R.md")).read()  # not 500 epochs
+
+    assert reproduce_main(cross_flags(cross_mfcc, registry)) == 0
+    assert len(calls) == 3 and "6 finished in" in capsys.readouterr().out
+
+
+def test_a_driver_stopped_between_two_targets_completes_the_second_without_training(tmp_path, cross_mfcc, monkeypatch,
+                                                                                     capsys):
+    import timnet_keras.registry as registry_module
+    from timnet_keras.io import read_json
+    from timnet_keras.registry import pending_path
+
+    registry = str(tmp_path / "reproduction")
+    write_record, writes = registry_module.write_record, []
+
+    def stopped_at_the_second_record(*args):  # Ctrl-C between the first source's two records
+        writes.append(args)
+        if len(writes) == 2:
+            raise KeyboardInterrupt
+        return write_record(*args)
+
+    monkeypatch.setattr(registry_module, "write_record", stopped_at_the_second_record)
+    calls = trainings_counted(monkeypatch)
+    assert reproduce_main(cross_flags(cross_mfcc, registry)) == 130
+    assert calls == ["cross/SRCA/timnet/seed46-e1"] and finished_units(registry) == {cross_key("SRCA", "SRCB")}
+    journal = pending_path(registry, "cross/SRCA/timnet/seed46-e1")
+    kept = read_json(journal)["records"][1]
+    capsys.readouterr()
+    assert reproduce_main(cross_flags(cross_mfcc, registry) + ["--dry-run"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[:3] == [f"{status}  {cross_key('SRCA', t)}  (one training: cross/SRCA/timnet/seed46-e1)"
+                          for status, t in (("done", "SRCB"), ("pending", "SRCC"))] + \
+        [f"todo  {cross_key('SRCB', 'SRCA')}  (one training: cross/SRCB/timnet/seed46-e1)"]
+
+    monkeypatch.setattr(registry_module, "write_record", write_record)
+    stamp = os.stat(record_path(registry, read_records(registry)[0].unit)).st_mtime_ns
+    assert reproduce_main(cross_flags(cross_mfcc, registry)) == 0
+    assert calls[1:] == ["cross/SRCB/timnet/seed46-e1", "cross/SRCC/timnet/seed46-e1"]  # SRCA not trained again
+    assert f"{cross_key('SRCA', 'SRCC')}: written from the journal" in capsys.readouterr().out
+    assert len(finished_units(registry)) == 6 and not os.path.exists(journal)
+    records = {r.unit.key: r for r in read_records(registry)}
+    assert records[cross_key("SRCA", "SRCC")].to_json()["probabilities"] == kept["probabilities"]
+    assert os.stat(record_path(registry, records[cross_key("SRCA", "SRCB")].unit)).st_mtime_ns == stamp
+
+    # A record lost with no journal: its source is trained again for that target alone, its sibling left as it is.
+    os.remove(record_path(registry, records[cross_key("SRCB", "SRCC")].unit))
+    sibling = os.stat(record_path(registry, records[cross_key("SRCB", "SRCA")].unit)).st_mtime_ns
+    assert reproduce_main(cross_flags(cross_mfcc, registry)) == 0
+    assert calls[3:] == ["cross/SRCB/timnet/seed46-e1"] and len(finished_units(registry)) == 6
+    assert os.stat(record_path(registry, records[cross_key("SRCB", "SRCA")].unit)).st_mtime_ns == sibling
+    assert {r.unit.key: r for r in read_records(registry)}[cross_key("SRCB", "SRCC")].training["targets"] == ["SRCC"]

@@ -613,7 +613,7 @@ def reproduce_main(argv=None):
 
 def _reproduce(argv):
     from .grid import GridSpec, expand, parse_protocols, parse_tables
-    from .registry import finished_units
+    from .registry import finished_units, pending_units
 
     args = reproduce_parser().parse_args(argv)
     corpora = tuple(_data_name(name.strip()) for name in args.corpora.split(",") if name.strip())
@@ -634,12 +634,15 @@ def _reproduce(argv):
 
         print(f"report: {write_report(args.registry, args.report)}")
         return 0
-    if args.dry_run:
+    if args.dry_run:  # pending: trained, its record still in a stopped driver's journal (written at the next start)
         damaged = []
         done = finished_units(args.registry, damaged)
-        unusable = dict(damaged)
+        unusable, pending = dict(damaged), pending_units(args.registry)
         for unit in expand(spec):
-            print(f"{'done' if unit.key in done else 'damaged' if unit.key in unusable else 'todo'}  {unit.key}")
+            status = "done" if unit.key in done else "pending" if unit.key in pending else \
+                "damaged" if unit.key in unusable else "todo"
+            shared = f"  (one training: {unit.training_key})" if unit.kind == "cross" else ""
+            print(f"{status}  {unit.key}{shared}")
         return 0
     setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
     from .reproduction import reproduce

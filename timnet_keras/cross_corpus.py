@@ -74,13 +74,33 @@ def corpus_pair(source, target, model_config, mean_signal_length, source_name=""
                       x_target, y_target)
 
 
-def train_on_pair(trainer, pair, desc="source"):
-    """Trains `trainer` (a SequentialTrainer of `pair.model_config`) on all of the source; returns (history, target probabilities).
+def train_on_targets(trainer, pairs, desc="source"):
+    """Trains `trainer` once on the source that `pairs` share; returns [(history, target probabilities)], one per pair.
 
     The one place a cross-corpus model is trained: the cross mode and the reproduction grid both call it.
+    Pairs of one source at one length and with the same shared emotions train the very same model, so the
+    paper's "trained on all of the source" needs it once per source; each target is scored by it. A
+    history holds the training's own curves and its own target's test curve (`test_*` keys).
     """
-    history, _ = trainer.train_fold(0, pair.x_source, pair.y_source, pair.x_target, pair.y_target, desc=desc)
-    return history, predict_padded(trainer.model, pair.x_target, trainer.training.batch_size)
+    first = pairs[0]
+    for pair in pairs[1:]:
+        if (pair.labels, pair.model_config) != (first.labels, first.model_config) \
+                or not np.array_equal(pair.x_source, first.x_source) or not np.array_equal(pair.y_source, first.y_source):
+            raise RunError(f"{first.source} -> {first.target} and {pair.source} -> {pair.target} train different source "
+                           f"models (shared emotions, length or source data differ); train them apart")
+    curves = {str(k): (pair.x_target, pair.y_target) for k, pair in enumerate(pairs)}
+    history, _ = trainer.train_fold(0, first.x_source, first.y_source, desc=desc, curves=curves)
+    shared = {key: values for key, values in history.items() if "/" not in key}
+    results = []
+    for k, pair in enumerate(pairs):
+        own = {key.split("/", 1)[1]: values for key, values in history.items() if key.startswith(f"{k}/")}
+        results.append(({**shared, **own}, predict_padded(trainer.model, pair.x_target, trainer.training.batch_size)))
+    return results
+
+
+def train_on_pair(trainer, pair, desc="source"):
+    """`train_on_targets` of one pair: (history, target probabilities)."""
+    return train_on_targets(trainer, [pair], desc)[0]
 
 
 def cross_corpus(source, target, model_config, training, seeds, mean_signal_length, jit_compile=True, log=print):

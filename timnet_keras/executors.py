@@ -1,7 +1,9 @@
 """Where the grid's units run: in this process one after another, or on a Ray cluster.
 
-Both executors hand each finished unit's record to the driver's `on_record`,
-which alone writes files; workers need no shared file system. On Ray the
+Both executors run the grid's units training by training (`grid.trainings`:
+a cross-corpus source run is one training scored on each of its targets) and
+hand each training's records, together, to the driver's `on_records`, which
+alone writes files; workers need no shared file system. On Ray the
 features travel once per corpus through the object store, each worker is a
 long-lived actor that keeps its compiled models between units, and a unit
 whose worker dies is given to a fresh worker.
@@ -9,14 +11,16 @@ whose worker dies is given to a fresh worker.
 import collections
 import os
 
-from .grid import GridError, UnitRunner
+from .grid import GridError, UnitRunner, trainings
 from .registry import record_from_json
 
-MAX_ATTEMPTS = 3  # per unit, on Ray: a unit whose worker died this often stops the grid
+MAX_ATTEMPTS = 3  # per training, on Ray: a training whose worker died this often stops the grid
 
 
-def run_local(units, features, on_record, jit_compile=True, run_eagerly=False, trainer="sequential"):
+def run_local(units, features, on_records, jit_compile=True, run_eagerly=False, trainer="sequential"):
     """Trains `units` in this process; `features` maps corpus names to FeatureSets.
+
+    `on_records` receives the records of each training as a list (one record, or a source run's targets).
 
     With `trainer="batched"` (JAX) the cv units of one cell shape (corpus, variant, epochs, precision), all
     seeds, folds and protocols, train as one program; cross-corpus and baseline units stay one after another.
@@ -31,10 +35,10 @@ def run_local(units, features, on_record, jit_compile=True, run_eagerly=False, t
                 groups[(unit.corpus, unit.variant, unit.epochs, unit.precision)].append(unit)
         for group in groups.values():
             for record in runner.run_units(group, features[group[0].corpus], trainer="batched"):
-                on_record(record)
+                on_records([record])
         units = [unit for unit in units if unit.kind != "cv" or is_baseline(unit.variant)]
-    for unit in units:
-        on_record(runner.run(unit, features[unit.corpus], features.get(unit.target)))
+    for group in trainings(units):
+        on_records(runner.run_training(group, features))
 
 
 def _worker_class(ray):
@@ -48,8 +52,10 @@ def _worker_class(ray):
         def where(self):
             return {"pid": os.getpid(), "node": self.runner.node_id}
 
-        def run(self, unit, source, target=None):
-            return self.runner.run(unit, source, target).to_json()
+        def run(self, units, target_names, source, *targets):
+            """One training's records as JSON; the FeatureSets come as arguments, which Ray resolves."""
+            features = {units[0].corpus: source, **dict(zip(target_names, targets))}
+            return [record.to_json() for record in self.runner.run_training(units, features)]
 
     return GridWorker
 
@@ -93,15 +99,16 @@ def _check_reachable(address, timeout=5.0):
                         f"(README) or leave out --address to run Ray on this machine alone") from None
 
 
-def run_ray(units, features, on_record, address=None, workers=None, cpus_per_worker=1, gpus_per_worker=0,
+def run_ray(units, features, on_records, address=None, workers=None, cpus_per_worker=1, gpus_per_worker=0,
             jit_compile=True, run_eagerly=False, log=print):
-    """Trains `units` on Ray actors, one unit per actor at a time; records come back to `on_record` here."""
+    """Trains `units` on Ray actors, one training per actor at a time; its records come back to `on_records` here."""
     ray = connect_ray(address, log=log)
     from ray.exceptions import RayActorError, RayTaskError
 
     total_cpus = sum(n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"])
     count = workers or max(1, int(total_cpus // max(cpus_per_worker, 1e-9)))
-    count = min(count, len(units)) or 1
+    groups = trainings(units)
+    count = min(count, len(groups)) or 1
     threads = str(max(1, int(cpus_per_worker)))
     options = dict(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=0,
                    runtime_env={"env_vars": {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}})
@@ -118,35 +125,37 @@ def run_ray(units, features, on_record, address=None, workers=None, cpus_per_wor
         worker, where = start_worker()
         idle.append(worker)
         log(f"worker pid {where['pid']} on node {where['node'][:12]}")
-    pending, in_flight = collections.deque(units), {}
+    pending, in_flight = collections.deque(groups), {}
     attempts = collections.Counter()
     try:
         while pending or in_flight:
             while idle and pending:
-                unit, worker = pending.popleft(), idle.pop()
-                ref = worker.run.remote(unit, refs[unit.corpus], refs[unit.target] if unit.target else None)
-                in_flight[ref] = (unit, worker)
+                group, worker = pending.popleft(), idle.pop()
+                names = sorted({u.target for u in group if u.target})
+                ref = worker.run.remote(group, names, refs[group[0].corpus], *[refs[name] for name in names])
+                in_flight[ref] = (group, worker)
             done, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in done:
-                unit, worker = in_flight.pop(ref)
+                group, worker = in_flight.pop(ref)
+                key = group[0].training_key
                 try:
                     data = ray.get(ref)
-                except RayTaskError as error:  # the unit itself failed (a diverged loss, bad data): say which
-                    raise GridError(f"{unit.key} failed on its worker: {str(error.cause).splitlines()[0]}") from None
+                except RayTaskError as error:  # the training itself failed (a diverged loss, bad data): say which
+                    raise GridError(f"{key} failed on its worker: {str(error.cause).splitlines()[0]}") from None
                 except RayActorError as error:
-                    attempts[unit] += 1
-                    if attempts[unit] >= MAX_ATTEMPTS:
-                        raise GridError(f"{unit.key}: its worker died {attempts[unit]} times; last: "
+                    attempts[key] += 1
+                    if attempts[key] >= MAX_ATTEMPTS:
+                        raise GridError(f"{key}: its worker died {attempts[key]} times; last: "
                                         f"{str(error).splitlines()[0]}") from None
-                    log(f"{unit.key}: its worker died; retrying it on a fresh worker")
+                    log(f"{key}: its worker died; retrying it on a fresh worker")
                     ray.kill(worker)
                     replacement, where = start_worker()
                     log(f"worker pid {where['pid']} on node {where['node'][:12]}")
                     idle.append(replacement)
-                    pending.appendleft(unit)
+                    pending.appendleft(group)
                     continue
                 idle.append(worker)
-                on_record(record_from_json(data))
+                on_records([record_from_json(item) for item in data])
     finally:  # interrupted, or a unit failed: stop the units still training
         for _, worker in in_flight.values():
             ray.kill(worker)  # Ray refuses to force-cancel an actor's task; ending the actor stops it

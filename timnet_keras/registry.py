@@ -1,7 +1,10 @@
 """The results registry: one small JSON record per finished unit of the reproduction grid, tracked in git.
 
-A unit is one fold of one cross-validated cell (`cv`), or one training on
-all of a source corpus tested on all of a target (`cross`). Its record holds
+A unit is one fold of one cross-validated cell (`cv`), or one source corpus
+tested on all of one target (`cross`). The cross units of one source run
+share one training on all of the source (`Unit.training_key`): the paper
+trains each source once, and the model does not depend on the target. Its
+records are written together (`write_records`). A record holds
 what a table needs and what makes it traceable (test indices, predictions,
 per-class recalls, the training history, seeds, versions, machine, backend,
 wall time), never weights. The grid resumes from these files: a unit whose
@@ -15,6 +18,7 @@ adds `-speaker` (`cv/EMODB/timnet/seed46-e500-speaker/fold03`: the third speaker
 sorted order held out); the paper's 10-fold float32 cells keep the plain names, so
 the records written before either existed keep theirs. The baselines (`baselines.py`)
 are cv cells of their own variants with 0 epochs (`cv/EMODB/mfcc_stats/seed46-e0/...`).
+A cross record's `training["targets"]` names every target its one training was scored on.
 """
 import contextlib
 import dataclasses
@@ -31,6 +35,7 @@ from .record import FoldRecord
 from .schema import checked_fields
 
 RECORDS = "records"
+PENDING = "pending"  # journals of trainings whose records a stopped driver had not all written
 LOCK = ".grid.lock"
 
 
@@ -81,6 +86,18 @@ class Unit:
         """
         return self.cell if self.kind == "cross" else f"{self.cell}/fold{self.fold:02d}"
 
+    @property
+    def training_key(self):
+        """The training a unit's record comes from: a cross unit's is its source run, shared by all its targets.
+
+        Example:
+            >>> Unit("cross", "EMODB", "timnet", 46, 500, target="EMOVO").training_key
+            'cross/EMODB/timnet/seed46-e500'
+        """
+        if self.kind != "cross":
+            return self.key
+        return "/".join(["cross", self.corpus, *self.cell.split("/")[2:]])
+
     def to_json(self):
         return dataclasses.asdict(self)
 
@@ -112,6 +129,65 @@ def write_record(registry, record):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_json_atomic(path, record.to_json())
     return path
+
+
+def pending_path(registry, training_key):
+    return os.path.join(registry, PENDING, training_key.replace("/", "+") + ".json")
+
+
+def write_records(registry, records):
+    """Writes the records of one training (one unit, or a source run's targets); returns their paths.
+
+    Several records go first into one journal, `pending/<training>.json`, then each to its place, then
+    the journal is removed. A driver stopped between two of them leaves the journal, from which
+    `complete_pending` writes the rest at the next start: nothing is retrained, no target is lost.
+    """
+    if len(records) == 1:
+        return [write_record(registry, records[0])]
+    journal = pending_path(registry, records[0].unit.training_key)
+    os.makedirs(os.path.dirname(journal), exist_ok=True)
+    write_json_atomic(journal, {"records": [record.to_json() for record in records]})
+    paths = [write_record(registry, record) for record in records]
+    os.remove(journal)
+    return paths
+
+
+def _journals(registry):
+    """[(journal path, its records or None when unreadable)]."""
+    journals = []
+    for path in sorted(glob.glob(os.path.join(registry, PENDING, "*.json"))):
+        try:
+            journals.append((path, [record_from_json(data, path) for data in read_json(path)["records"]]))
+        except (OSError, ValueError, KeyError, TypeError):
+            journals.append((path, None))
+    return journals
+
+
+def pending_units(registry):
+    """Keys of the units held in a journal with no record in their place yet (`write_records`)."""
+    done = finished_units(registry)
+    return {r.unit.key for _, records in _journals(registry) for r in records or () if r.unit.key not in done}
+
+
+def complete_pending(registry, log=print):
+    """Writes the records left in journals by a stopped driver, then removes the journals; returns the keys written.
+
+    A record already in its place is the journal's own (written from it) and is left alone. An
+    unreadable journal is removed and said: its missing units are trained again.
+    """
+    journals = _journals(registry)
+    if not journals:
+        return []
+    done, written = finished_units(registry), []
+    for path, records in journals:
+        if records is None:
+            log(f"{path}: an unreadable journal, removed; its units without a record are trained again")
+        for record in records or ():
+            if record.unit.key not in done:
+                write_record(registry, record)
+                written.append(record.unit.key)
+        os.remove(path)
+    return written
 
 
 def _key_of_path(path):

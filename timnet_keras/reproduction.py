@@ -1,16 +1,18 @@
 """The grid's driver: what is left to run, the features it needs, the records as they arrive, the report.
 
-The driver alone writes files: each finished unit's record as it arrives
-(the resume point; commit them), and REPRODUCTION.md, with Table 3's
+The driver alone writes files: each finished training's records as they
+arrive (the resume point; commit them; a source run's targets together, so a
+stop between two of them loses none: `registry.write_records`), and
+REPRODUCTION.md, with Table 3's
 figure beside the records, from the whole registry when the grid stops,
 finished or not.
 """
 import os
 import time
 
-from .grid import GridError, expand
+from .grid import GridError, expand, trainings
 from .io import write_text_atomic
-from .registry import driver_lock, finished_units, write_record
+from .registry import complete_pending, driver_lock, finished_units, write_records
 from .report import VARIANT_NAMES, ablation_comparisons, render
 
 TABLE_3_FIGURE = "table3_paired.png"
@@ -86,12 +88,16 @@ def _reproduce(spec, registry, mfcc_path, executor, corpora_dir, report_path, lo
     from tqdm import tqdm
 
     units = expand(spec)
+    for key in complete_pending(registry, log):
+        log(f"{key}: written from the journal a stopped driver left (trained then, not again)")
     damaged = []
     done = finished_units(registry, damaged)
     for key, reason in damaged:
         log(f"{key}: recomputed: {reason}")
     todo = [u for u in units if u.key not in done]
-    log(f"{len(units)} units: {len(units) - len(todo)} finished in {registry}/, {len(todo)} to run ({executor})")
+    groups = len(trainings(todo))
+    shared = f" in {groups} trainings" if groups != len(todo) else ""
+    log(f"{len(units)} units: {len(units) - len(todo)} finished in {registry}/, {len(todo)} to run{shared} ({executor})")
     if not todo:
         write_report(registry, report_path)
         return 0
@@ -107,31 +113,33 @@ def _reproduce(spec, registry, mfcc_path, executor, corpora_dir, report_path, lo
     start = time.time()
     written, unit_seconds, workers = [], [], set()
 
-    def on_record(record):
-        written.append(write_record(registry, record))
-        bar.update()
-        truth, predicted = record.y_true, record.y_pred
-        where = record.machine.get("ray_node", "")[:8] or record.machine.get("hostname", "")
-        unit_seconds.append(record.seconds)
-        workers.add((where, record.machine.get("pid")))
-        remaining = len(todo) - len(written)
-        left = f", about {time_left(unit_seconds, remaining, len(workers))} left" if remaining else ""
-        log(f"{record.unit.key}: WAR {100 * (truth == predicted).mean():.2f} % ({record.seconds} s, {where}); "
-            f"{len(written)} of {len(todo)} units{left}")
+    def on_records(records):
+        paths = write_records(registry, records)  # before the log: a record logged is a record kept
+        for path, record in zip(paths, records):
+            written.append(path)
+            bar.update()
+            truth, predicted = record.y_true, record.y_pred
+            where = record.machine.get("ray_node", "")[:8] or record.machine.get("hostname", "")
+            unit_seconds.append(record.seconds)
+            workers.add((where, record.machine.get("pid")))
+            remaining = len(todo) - len(written)
+            left = f", about {time_left(unit_seconds, remaining, len(workers))} left" if remaining else ""
+            log(f"{record.unit.key}: WAR {100 * (truth == predicted).mean():.2f} % ({record.seconds} s, {where}); "
+                f"{len(written)} of {len(todo)} units{left}")
 
     try:
         if executor == "local":
             from .executors import run_local
 
             options = {k: v for k, v in executor_options.items() if k in ("jit_compile", "run_eagerly", "trainer")}
-            run_local(todo, features, on_record, **options)
+            run_local(todo, features, on_records, **options)
         elif executor == "ray":
             from .executors import run_ray
 
             if executor_options.get("trainer") == "batched":
                 raise GridError("--executor ray trains one unit per worker; --trainer batched trains a cell's units "
                                 "together in one process: use --executor local with it, or --trainer sequential")
-            run_ray(todo, features, on_record, log=log, **{k: v for k, v in executor_options.items() if k != "trainer"})
+            run_ray(todo, features, on_records, log=log, **{k: v for k, v in executor_options.items() if k != "trainer"})
         else:
             raise GridError(f"unknown executor {executor!r}; choose local or ray")
     finally:

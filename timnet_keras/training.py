@@ -112,11 +112,14 @@ class SequentialTrainer:
         return FoldRecord(job.fold, test, features.classes[test], probabilities, history, selected, round(seconds, 1),
                           calibration, labels=tuple(features.labels))
 
-    def train_fold(self, fold, x_train, y_train, x_test=None, y_test=None, desc="fold", validation=None, seed=None):
+    def train_fold(self, fold, x_train, y_train, x_test=None, y_test=None, desc="fold", validation=None, seed=None,
+                   curves=None):
         """Trains from fresh weights; returns (history, selected_epoch). The model keeps the selected weights.
 
         With a test part, the history carries its curve (`CURVE_KEYS`, one forward pass per epoch):
         recorded for the paper's test-selected protocol, never used to select unless selection is best-test.
+        `curves`, {name: (x, y)}, adds further test sets' curves as `name/test_accuracy` and so on: one
+        cross-corpus training scores every target of its source (prediction changes no weight or stream).
         """
         from tqdm import tqdm
 
@@ -153,12 +156,15 @@ class SequentialTrainer:
                                f"fold was saved. Lower --lr, or check the features for extreme values")
             if x_test is not None and len(x_test):
                 logs.update(curve_point(np.argmax(y_test, 1), predict_padded(model, x_test, batch)))
+            for name, (x_curve, y_curve) in (curves or {}).items():
+                point = curve_point(np.argmax(y_curve, 1), predict_padded(model, x_curve, batch))
+                logs.update({f"{name}/{key}": value for key, value in point.items()})
             if validation is not None:
                 probabilities = predict_padded(model, validation[0], batch)
                 logs["val_accuracy"] = float(np.mean(np.argmax(probabilities, 1) == np.argmax(validation[1], 1)))
                 if logs["val_accuracy"] > best:  # first epoch of ties, as the authors' checkpoint
                     best, best_weights, selected = logs["val_accuracy"], model.get_weights(), epoch + 1
-            bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if "/" not in k})
             logs["seconds"] = round(time.perf_counter() - epoch_start, 4)  # the epoch alone: benchmarks scale it
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
