@@ -368,27 +368,41 @@ def fold_job(features, train, test, fold, seed, selection, calibrate=False):
     return FoldJob(seed, fold, np.asarray(train), test=test)
 
 
-def train_run_folds(features, run_config, run_dir, todo, keep, log):
+def shifted(job, offset):
+    """`job` over rows `offset` further on: its fold's block of stacked, normalised features (`normalise.view_blocks`)."""
+    if not offset:
+        return job
+    move = lambda rows: None if rows is None else np.asarray(rows) + offset
+    return dataclasses.replace(job, train=move(job.train), select=move(job.select), test=move(job.test))
+
+
+def train_run_folds(features, run_config, run_dir, todo, keep, log, views=None):
     """A run's unfinished folds `todo` [(fold, train, test)] as one compiled JAX program; `keep(model, record)` saves each.
 
+    `views` are the FeatureSets the folds train and test on (`normalise.fold_views`; default `features` for
+    each); folds whose views differ (speaker normalisation under 10-fold) index their own block of rows.
     A checkpoint after each chunk of epochs lets --resume continue; it is removed when every fold is kept.
     """
+    from .normalise import view_blocks
+
     start = time.time()
-    jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection, run_config.calibrate)
-            for fold, train, test in todo]
+    views = views if views is not None else [features] * len(todo)
+    x_all, y_all, offsets = view_blocks(views)
+    jobs = [shifted(fold_job(features, train, test, fold, run_config.seed, run_config.selection, run_config.calibrate),
+                    offset) for (fold, train, test), offset in zip(todo, offsets)]
     trainer = BatchedTrainer(run_config.model, run_config.training, run_config.selection)
     path = run_store.batched_checkpoint_path(run_dir)
     state = load_checkpoint(path, trainer, jobs)
     if state is not None:
         log(f"resuming the batched folds from epoch {state['epochs_done']} ({os.path.basename(path)})")
-    results = trainer.train(features.x, features.y, jobs, state=state, desc=f"{len(jobs)} folds together",
+    results = trainer.train(x_all, y_all, jobs, state=state, desc=f"{len(jobs)} folds together",
                             on_chunk=lambda chunk_state: save_checkpoint(path, trainer, jobs, chunk_state))
     seconds = round((time.time() - start) / len(jobs), 1)  # the folds trained together: each gets its share
-    for (fold, train, test), result in zip(todo, results):
+    for (fold, train, test), result, view in zip(todo, results, views):
         result.load_into(trainer.model)
-        probabilities = predict_padded(trainer.model, features.x[test], run_config.training.batch_size)
+        probabilities = predict_padded(trainer.model, view.x[test], run_config.training.batch_size)
         _, held = calibration_split(features, train, run_config.seed, run_config.selection, run_config.calibrate)
-        calibration = calibrate_fold(trainer.model, features, held, run_config.training.batch_size)
+        calibration = calibrate_fold(trainer.model, view, held, run_config.training.batch_size)
         keep(trainer.model, FoldRecord(fold, test, features.classes[test], probabilities, result.history,
                                        result.selected_epoch, seconds, calibration))
     if os.path.exists(path):

@@ -19,7 +19,8 @@ def run_local(units, features, on_record, jit_compile=True, run_eagerly=False, t
     """Trains `units` in this process; `features` maps corpus names to FeatureSets.
 
     With `trainer="batched"` (JAX) the cv units of one cell shape (corpus, variant, epochs, precision), all
-    seeds, folds and protocols, train as one program; cross-corpus and baseline units stay one after another.
+    seeds, folds, protocols and normalisations, train as one program; cross-corpus and baseline units stay one
+    after another.
     """
     from .baselines import is_baseline
 

@@ -8,7 +8,11 @@ asked for (`GridSpec.protocols`): `kfold`, the paper's 10 folds, and
 `speaker`, leave one speaker out, whose folds are the corpus' speakers in
 sorted order (`folds.make_folds(features, "speaker", ...)`, as many folds as
 speakers, `SPEAKER_COUNTS`). Cross-corpus units have no protocol: the target
-corpus' speakers are new anyway. The
+corpus' speakers are new anyway. TIM-Net's cv cells (Tables 1
+and 3) also come in the feature normalisations asked for (`GridSpec.normalisations`,
+`--normalise none,utterance,speaker`; `normalise.py`): a normalised cell is keyed
+`...-norm-<option>`, and the raw-MFCC cells keep their keys. The baselines and the
+cross-corpus units stay on raw MFCCs. The
 first seed of a cell is the corpus table's; further seeds count up from it
 (cross-corpus runs count up from DEFAULT_SEED, as `--mode cross` does). Every
 unit is trained by the same code as `--mode train` and `--mode cross`, in the
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import TimnetError
-from .config import CORPORA, DEFAULT_SEED, TRAINING_DEFAULTS, default_num_blocks, default_seed
+from .config import CORPORA, DEFAULT_SEED, NORMALISATIONS, TRAINING_DEFAULTS, default_num_blocks, default_seed
 from .baselines import BASELINE_EPOCHS
 from .registry import Unit, UnitRecord
 
@@ -50,6 +54,7 @@ class GridSpec:
     n_folds: int = CV_FOLDS
     precision: str = "float32"  # "bfloat16": every cell again in mixed precision, beside the float32 ones
     protocols: tuple = ("kfold",)  # of the cv cells: ("kfold",), ("speaker",) or both
+    normalisations: tuple = ("none",)  # of TIM-Net's cv cells: any of none, utterance, speaker (`normalise.py`)
 
 
 def parse_tables(text):
@@ -80,6 +85,20 @@ def parse_protocols(text):
     return wanted
 
 
+def parse_normalisations(text):
+    """--normalise none,utterance,speaker (a comma list) -> the normalisations of TIM-Net's cv cells, in table order.
+
+    Example:
+        >>> parse_normalisations("speaker,utterance"), parse_normalisations("none")
+        (('utterance', 'speaker'), ('none',))
+    """
+    wanted = {t.strip().lower() for t in text.split(",") if t.strip()}
+    unknown = sorted(wanted - set(NORMALISATIONS))
+    if unknown or not wanted:
+        raise GridError(f"--normalise {text!r}: choose a comma list of {', '.join(NORMALISATIONS)}")
+    return tuple(n for n in NORMALISATIONS if n in wanted)
+
+
 def speaker_count(corpus):
     """The number of speakers, hence of folds, of a corpus' leave-one-speaker-out cells."""
     if corpus not in SPEAKER_COUNTS:
@@ -88,13 +107,15 @@ def speaker_count(corpus):
     return SPEAKER_COUNTS[corpus]
 
 
-def _cv_cell(spec, corpus, variant, seed, epochs, precision):
-    """The units of one cv cell in every protocol asked for."""
+def _cv_cell(spec, corpus, variant, seed, epochs, precision, normalisations=("none",)):
+    """The units of one cv cell in every protocol and normalisation asked for."""
     units = []
-    for protocol in spec.protocols:
-        n_folds = spec.n_folds if protocol == "kfold" else speaker_count(corpus)
-        units += [Unit("cv", corpus, variant, seed, epochs, fold, n_folds, precision=precision, protocol=protocol)
-                  for fold in range(1, n_folds + 1)]
+    for normalise in normalisations:
+        for protocol in spec.protocols:
+            n_folds = spec.n_folds if protocol == "kfold" else speaker_count(corpus)
+            units += [Unit("cv", corpus, variant, seed, epochs, fold, n_folds, precision=precision, protocol=protocol,
+                           normalise=normalise)
+                      for fold in range(1, n_folds + 1)]
     return units
 
 
@@ -116,7 +137,8 @@ def expand(spec):
                 variants = ("timnet",) if table == "1" else ABLATIONS
                 for corpus in spec.corpora:
                     for variant in variants:
-                        units += _cv_cell(spec, corpus, variant, default_seed(corpus) + r, spec.epochs, spec.precision)
+                        units += _cv_cell(spec, corpus, variant, default_seed(corpus) + r, spec.epochs, spec.precision,
+                                          spec.normalisations)
             elif table == "B":  # no epochs, no precision: the same folds as TIM-Net's cells of this seed
                 for corpus in spec.corpora:
                     for variant in BASELINES:
@@ -149,6 +171,23 @@ class UnitRunner:
     def __init__(self, jit_compile=True, run_eagerly=False, node_id=""):
         self.jit_compile, self.run_eagerly, self.node_id = jit_compile, run_eagerly, node_id
         self._trainers = {}
+        self._shared_views = {}  # (corpus features, normalisation) -> the fold-free normalised features, made once
+
+    def _view(self, unit, source, train, test):
+        """The features unit's fold trains and tests on: its normalisation of `source` (`normalise.fold_views`)."""
+        from .normalise import check_raw_cache, check_speakers, fold_independent, fold_view, normalised_features
+
+        if unit.normalise == "none":
+            return source
+        check_raw_cache(source, unit.normalise, f"the {unit.corpus} feature cache")
+        check_speakers(source, unit.normalise)
+        if unit.normalise == "speaker" and not fold_independent(source, train, test):
+            return fold_view(source, unit.normalise, train, test)  # 10-fold: the training part's speaker statistics
+        key = (id(source), unit.normalise)
+        held = self._shared_views.get(key)
+        if held is None or held[0] is not source:
+            held = self._shared_views[key] = (source, normalised_features(source, unit.normalise))
+        return held[1]
 
     def _trainer(self, model_config, training, seed):
         from .training import FoldTrainer
@@ -173,7 +212,8 @@ class UnitRunner:
 
             train, test = unit_folds(unit, source)
             trainer = self._trainer(model_config, training, unit.seed)
-            fold = train_and_score_fold(trainer, source, train, test, unit.fold, unit.n_folds)
+            fold = train_and_score_fold(trainer, self._view(unit, source, train, test), train, test, unit.fold,
+                                        unit.n_folds)
             labels, test_indices, y_true = source.labels, test, fold.y_true
             probabilities, history, selected = fold.probabilities, fold.history, fold.selected_epoch
         else:
@@ -204,23 +244,28 @@ class UnitRunner:
             finished=time_stamp(), held_out=held_out_speakers(unit, source, test))
 
     def run_together(self, units, source):
-        """cv units of one corpus, variant and epochs (any seeds and folds) as one batched JAX program.
+        """cv units of one corpus, variant and epochs (any seeds, folds and normalisations) as one batched JAX program.
 
-        Yields their UnitRecords, one per unit as `run` gives them; the same mathematics (`batched`).
+        Yields their UnitRecords, one per unit as `run` gives them; the same mathematics (`batched`). Units
+        whose normalised features differ index their own block of rows (`normalise.view_blocks`).
         """
-        from .batched import BatchedTrainer, fold_job
+        from .batched import BatchedTrainer, fold_job, shifted
+        from .normalise import view_blocks
         from .training import predict_padded
 
         training, model_config = self._settings(units[0], source)
         start = time.time()
         splits = [unit_folds(unit, source) for unit in units]
-        jobs = [fold_job(source, train, test, unit.fold, unit.seed, "last") for unit, (train, test) in zip(units, splits)]
+        views = [self._view(unit, source, train, test) for unit, (train, test) in zip(units, splits)]
+        x_all, y_all, offsets = view_blocks(views)
+        jobs = [shifted(fold_job(source, train, test, unit.fold, unit.seed, "last"), offset)
+                for unit, (train, test), offset in zip(units, splits, offsets)]
         trainer = BatchedTrainer(model_config, training)
-        results = trainer.train(source.x, source.y, jobs, desc=f"{units[0].cell} and {len(units) - 1} more units")
+        results = trainer.train(x_all, y_all, jobs, desc=f"{units[0].cell} and {len(units) - 1} more units")
         seconds = (time.time() - start) / len(units)  # trained together: each unit gets its share
-        for unit, (_, test), result in zip(units, splits, results):
+        for unit, (_, test), result, view in zip(units, splits, results, views):
             result.load_into(trainer.model)
-            probabilities = predict_padded(trainer.model, source.x[test], training.batch_size)
+            probabilities = predict_padded(trainer.model, view.x[test], training.batch_size)
             yield self._record(unit, source.labels, test, source.classes[test], probabilities, result.history,
                                result.selected_epoch, training, model_config, seconds, source)
 
@@ -242,7 +287,8 @@ class UnitRunner:
         return UnitRecord(
             unit=unit, labels=tuple(labels), test_indices=np.asarray(test_indices), y_true=np.asarray(y_true),
             probabilities=np.asarray(probabilities), history=history, selected_epoch=selected,
-            training={**training.__dict__, "selection": "last", "protocol": unit.protocol if unit.kind == "cv" else "cross"},
+            training={**training.__dict__, "selection": "last", "protocol": unit.protocol if unit.kind == "cv" else "cross",
+                      **({"normalise": unit.normalise} if unit.normalise != "none" else {})},
             model=model_config.backbone_kwargs() | {"num_classes": model_config.num_classes},
             seconds=round(seconds, 1), backend=keras.backend.backend(), versions=versions(),
             machine=machine_description(self.node_id), finished=time_stamp(),
