@@ -20,15 +20,16 @@ def _demo(n_utterances=60):
     return demo_features(n_utterances=n_utterances)
 
 
-def _run(features, tmp_path, trainer, selection="last", epochs=3):
+def _run(features, tmp_path, trainer, selection="last", epochs=3, normalise="none"):
     from timnet_keras.classifier import TimnetClassifier
     from timnet_keras.run_store import read_fold_record
     from timnet_keras.runs import run_cross_validation
 
     model = ModelConfig(frames=int(features.x.shape[1]), num_classes=len(features.labels), num_blocks=3)
     config = RunConfig(data="DEMO", model=model, training=TrainingConfig(epoch=epochs, batch_size=16), selection=selection,
-                       seed=46, split_fold=3, n_samples=len(features.x), labels=tuple(features.labels), trainer=trainer)
-    run_dir = os.path.join(tmp_path, trainer)
+                       seed=46, split_fold=3, n_samples=len(features.x), labels=tuple(features.labels), trainer=trainer,
+                       normalise=normalise)
+    run_dir = os.path.join(tmp_path, f"{trainer}-{normalise}")
     os.makedirs(run_dir)
     run_cross_validation(features, config, run_dir, log=lambda *_: None)
     weights = [TimnetClassifier.from_run(run_dir, fold).get_weights() for fold in (1, 2, 3)]
@@ -126,3 +127,18 @@ def test_the_grid_trains_a_cell_batched_into_the_same_records_one_per_fold(demo_
     for key, record in batched.items():  # the tiny grid's sequential units run eagerly: other summation order
         np.testing.assert_allclose(record.probabilities, sequential[key].probabilities, atol=1e-3)
         assert record.history["loss"] == pytest.approx(sequential[key].history["loss"], abs=1e-4)
+
+
+@on_jax
+def test_batched_folds_train_on_their_own_speaker_normalised_features_as_the_sequential_trainer(tmp_path):
+    """Under 10-fold a speaker's statistics are those of its rows in the fold's training part, so every fold has
+    its own normalised features: the batched program indexes a block of rows per fold (`normalise.view_blocks`)."""
+    features = _demo()
+    sequential, _ = _run(features, tmp_path, "sequential", epochs=2, normalise="speaker")
+    batched, _ = _run(features, tmp_path, "batched", epochs=2, normalise="speaker")
+    raw, _ = _run(features, tmp_path, "batched", epochs=2)
+    for s, b, r in zip(sequential, batched, raw):
+        np.testing.assert_allclose(b.history["loss"], s.history["loss"], atol=1e-4)
+        np.testing.assert_allclose(b.probabilities, s.probabilities, atol=1e-4)
+        assert np.array_equal(b.test_indices, s.test_indices)
+        assert not np.allclose(r.history["loss"], b.history["loss"], atol=1e-4)  # the features were not the raw ones

@@ -27,7 +27,7 @@ from .errors import RunError
 from .jax_compiler import configure_jax_compiler
 from .io import write_atomic
 from .padding import padded_batches, real_rows, steps_per_epoch
-from .plan import (CURVE_KEYS, FoldJob, build_loss, build_optimizer, calibrate_fold, check_selection, epoch_orders,
+from .plan import (CURVE_KEYS, FoldJob, job_features, build_loss, build_optimizer, calibrate_fold, check_selection, epoch_orders,
                    fresh_weights, precision_policy, predict_padded, reset_dropout_streams, seed_everything)
 from .record import FoldRecord
 
@@ -118,22 +118,28 @@ class BatchedTrainer:
         """The `Trainer` contract: trains `jobs` (plan.FoldJobs over FeatureSet `features`) together.
 
         Each fold's FoldRecord goes to `on_fold(model, record)` once all are trained; returns the
-        records in order. `checkpoint`, a path, is written after every chunk of epochs and read
+        records in order. `features` may be a list with one FeatureSet per job (`plan.job_features`);
+        folds whose views differ index their own block of stacked rows. `checkpoint`, a path, is written after every chunk of epochs and read
         back by a later call with the same jobs (--resume); it is removed when every fold is kept.
         """
+        from .normalise import view_blocks
+
         start = time.time()
         jobs = list(jobs)
         if not jobs:
             return []
-        state = load_checkpoint(checkpoint, self, jobs) if checkpoint else None
+        views = job_features(features, jobs)
+        x_all, y_all, offsets = view_blocks(views)
+        trained = [shifted(job, offset) for job, offset in zip(jobs, offsets)]
+        state = load_checkpoint(checkpoint, self, trained) if checkpoint else None
         if state is not None and log is not None:
             log(f"resuming the batched folds from epoch {state['epochs_done']} ({os.path.basename(checkpoint)})")
-        save = (lambda chunk_state: save_checkpoint(checkpoint, self, jobs, chunk_state)) if checkpoint else None
-        results = self.train_jobs(features.x, features.y, jobs, state=state, on_chunk=save,
+        save = (lambda chunk_state: save_checkpoint(checkpoint, self, trained, chunk_state)) if checkpoint else None
+        results = self.train_jobs(x_all, y_all, trained, state=state, on_chunk=save,
                                   desc=desc or f"{len(jobs)} folds together")
         seconds = round((time.time() - start) / len(jobs), 1)  # the folds trained together: each gets its share
         records = []
-        for job, result in zip(jobs, results):
+        for job, result, features in zip(jobs, results, views):
             result.load_into(self.model)
             test = np.asarray(job.test if job.test is not None else [], dtype=int)
             probabilities = predict_padded(self.model, features.x[test], self.training.batch_size)
@@ -347,3 +353,11 @@ def load_checkpoint(path, trainer, jobs):
                 "best": {"accuracy": saved["best_accuracy"], "epoch": saved["best_epoch"],
                          "trainable": listed("best_trainable"), "non_trainable": listed("best_non_trainable")},
                 "history": json.loads(str(saved["history"])), "epochs_done": int(saved["epochs_done"])}
+
+
+def shifted(job, offset):
+    """`job` over rows `offset` further on: its fold's block of stacked, normalised features (`normalise.view_blocks`)."""
+    if not offset:
+        return job
+    move = lambda rows: None if rows is None else np.asarray(rows) + offset
+    return dataclasses.replace(job, train=move(job.train), select=move(job.select), test=move(job.test))

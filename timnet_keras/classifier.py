@@ -94,6 +94,7 @@ class TimnetClassifier(keras.Model):
         self.ensemble_size = int(ensemble_size)
         self.temperatures = temperatures
         self.abstain_thresholds = dict(abstain_thresholds) if abstain_thresholds else None
+        object.__setattr__(self, "last_normalisation", "")  # what the last predict_files/_signals normalised with
         if len(self.labels) != self.num_classes:
             raise ValueError(f"{len(self.labels)} labels for {num_classes} classes")
 
@@ -144,7 +145,7 @@ class TimnetClassifier(keras.Model):
             if not 1 <= fold <= len(files):
                 raise InputError(f"fold {fold} of a {len(files)}-fold run does not exist; choose 1..{len(files)}")
             files, calibrations = [files[fold - 1]], [calibrations[fold - 1]]
-        preprocessor = MfccPreprocessor.from_settings(run_config.features) if run_config.features else None
+        preprocessor = MfccPreprocessor.from_settings(run_config.features, run_config.normalise) if run_config.features else None
         classifier = cls.from_model_config(run_config.model, run_config.labels or None, preprocessor, len(files),
                                            [c["temperature"] if c else 1.0 for c in calibrations],
                                            ensemble_thresholds(calibrations))
@@ -203,24 +204,50 @@ class TimnetClassifier(keras.Model):
             raise ValueError("this classifier has no preprocessor; give one (MfccPreprocessor) or call predict on MFCCs")
         return self.preprocessor
 
-    def predict_files(self, paths, batch_size=64):
-        """Probabilities (n, classes) of audio files (one centre window each, as the authors)."""
+    def predict_files(self, paths, batch_size=64, enrol=None):
+        """Probabilities (n, classes) of audio files (one centre window each, as the authors).
+
+        A classifier of a run with normalised features (`preprocessor.normalise`) normalises them
+        its way. `speaker` takes the speaker's statistics from `enrol` (a folder of the speaker's
+        recordings, a list of files, or a `normalise.Statistics`) or, without it, from the files of
+        this call taken together as one speaker; `last_normalisation` then says which, in words.
+        """
         if isinstance(paths, (str, os.PathLike)) or not len(paths):
             raise InputError("predict_files takes a non-empty list of audio file paths")
-        return self.predict(self._needs_preprocessor()(paths), batch_size=batch_size, verbose=0)
+        return self._predict_raw(self._needs_preprocessor().raw(paths), enrol, batch_size)
 
-    def predict_signals(self, signals, sample_rate, batch_size=64):
+    def _predict_raw(self, x, enrol, batch_size):
+        """Probabilities of raw MFCC matrices x, normalised the run's way (see `predict_files`)."""
+        from .normalise import Statistics, frame_statistics
+        from .prediction import check_enrolment, enrolment_statistics, normalisation_note
+        from .preprocessor import BadAudioError
+
+        preprocessor = self.preprocessor
+        check_enrolment(preprocessor, enrol)
+        statistics = enrol if isinstance(enrol, Statistics) else None
+        if enrol is not None and statistics is None:
+            statistics, errors = enrolment_statistics(preprocessor, enrol)
+            if errors:
+                raise BadAudioError(f"enrolment: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+        elif preprocessor.normalise == "speaker" and statistics is None:
+            statistics = frame_statistics(x, f"the {len(x)} recording{'s' if len(x) != 1 else ''} given together "
+                                             f"(taken to be one speaker)")
+        object.__setattr__(self, "last_normalisation", normalisation_note(preprocessor, statistics))
+        return self.predict(preprocessor.normalised(x, statistics), batch_size=batch_size, verbose=0)
+
+    def predict_signals(self, signals, sample_rate, batch_size=64, enrol=None):
         """Probabilities (n, classes) of signals sampled at `sample_rate` (a list of arrays, or one 2-D batch).
 
         Integer PCM is scaled as soundfile reads it and (samples, channels) is averaged to mono
         (`inputs.audio_array`); an empty signal, a rate that is not positive or NaN are refused.
+        Normalised runs: as `predict_files` (`enrol`: the speaker's recordings or statistics).
         """
         if isinstance(signals, np.ndarray) and (signals.ndim == 1 or (signals.ndim == 2 and signals.shape[1] <= 8)):
             raise InputError(f"predict_signals got one array of shape {signals.shape}: pass a list of recordings, "
                              f"[signal] for one (a (samples, channels) recording is averaged to mono)")
         if not len(signals):
             raise InputError("predict_signals takes a non-empty list of signals")
-        return self.predict(self._needs_preprocessor()(signals, sample_rate=sample_rate), batch_size=batch_size, verbose=0)
+        return self._predict_raw(self._needs_preprocessor().raw(signals, sample_rate=sample_rate), enrol, batch_size)
 
     def predicted_labels(self, probabilities):
         return [self.labels[i] for i in np.argmax(probabilities, axis=1)]

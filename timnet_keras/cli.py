@@ -9,7 +9,8 @@ import argparse
 import os
 import sys
 
-from .config import EXPORT_INPUTS, TRAINING_DEFAULTS, canonical_name, default_num_blocks, default_seed, known_corpus_names
+from .config import (DEFAULT_NORMALISE, EXPORT_INPUTS, NORMALISATIONS, TRAINING_DEFAULTS, canonical_name,
+                     default_num_blocks, default_seed, known_corpus_names)
 from .device import setup_device
 from .errors import InputError, TimnetError
 from .inputs import check_data_name
@@ -74,12 +75,12 @@ def seed_value(text):
 MODE_FLAGS = {
     "train": ("lr", "beta1", "beta2", "batch_size", "epoch", "dropout", "activation", "filter_size", "dilation_size",
               "kernel_size", "stack_size", "split_fold", "model", "protocol", "select", "calibrate", "resume", "force",
-              "jit_compile", "run_eagerly", "trainer", "precision", "random_seed"),
+              "jit_compile", "run_eagerly", "trainer", "precision", "random_seed", "normalise"),
     "cross": ("lr", "beta1", "beta2", "batch_size", "epoch", "dropout", "activation", "filter_size", "dilation_size",
               "kernel_size", "stack_size", "model", "precision", "jit_compile", "source", "target", "runs",
               "mean_signal_length", "random_seed"),
     "test": ("test_path", "tsne", "fold", "random_seed"),
-    "predict": ("test_path", "wav", "output", "window", "hop", "silence_db", "plot", "overwrite"),
+    "predict": ("test_path", "wav", "output", "window", "hop", "silence_db", "plot", "overwrite", "enrol"),
     "export": ("test_path", "output", "format", "fold", "overwrite", "input"),
 }
 FLAG_NAMES = {"jit_compile": "--no-xla", "run_eagerly": "--run-eagerly", "allow_pickle": "--allow-pickle"}
@@ -239,6 +240,11 @@ def main_parser():
     p.add_argument("--calibrate", action="store_true",
                    help="hold a stratified tenth of each training part out of training (best-val: its validation tenth) "
                         "to fit the fold's temperature and abstain thresholds on; off by default: the paper trains on all rows")
+    p.add_argument("--normalise", choices=tuple(NORMALISATIONS), default=DEFAULT_NORMALISE,
+                   help="train mode: feature normalisation, stored with the run and applied by its test, predict and "
+                        "export. none: the authors' raw MFCCs (default); utterance: each recording standardised over "
+                        "its own real frames; speaker: each speaker over its recordings (a test speaker absent from "
+                        "training over its own test recordings, unlabelled: transductive enrolment)")
     p.add_argument("--resume", default=None, help="continue the run folder RUN_DIR from its first unfinished fold")
     p.add_argument("--force", action="store_true", help="--resume even though the flags given differ from the run's")
     p.add_argument("--no-xla", dest="jit_compile", action="store_false", help="train without XLA: slower, the same training up to round-off (README)")
@@ -252,6 +258,9 @@ def main_parser():
     p.add_argument("--verbose", action="store_true", help="show the backend's own start-up logging")
     p.add_argument("--tsne", action="store_true", help="test mode: t-SNE plot of the fused representation")
     p.add_argument("--wav", nargs="+", help="predict mode: audio files")
+    p.add_argument("--enrol", default=None, help="predict mode, a run trained with --normalise speaker: a folder of the "
+                   "speaker's recordings whose statistics normalise the predicted ones (default: the recordings given "
+                   "together, taken to be one speaker)")
     p.add_argument("--output", help="predict mode: write predictions to a .csv or .json file; export mode: the folder to create")
     p.add_argument("--window", type=positive, default=None, help="predict mode: slide a window of SECONDS over each whole recording")
     p.add_argument("--hop", type=positive, default=1.0, help="predict mode with --window: seconds between windows (default 1)")
@@ -355,7 +364,8 @@ def _main(argv):
         check_activation(args.activation)
         model_config = _model_config(args, name, *features.x.shape[1:], len(features.labels))
         run_config = runs.new_run_config(features, name, model_config, _training(args), args.protocol, args.select, seed,
-                                         args.split_fold, args.jit_compile, _trainer(args), calibrate=args.calibrate)
+                                         args.split_fold, args.jit_compile, _trainer(args), calibrate=args.calibrate,
+                                         normalise=args.normalise)
         if args.resume:
             _check_resume_flags(args, argv if argv is not None else sys.argv[1:], run_config)
         runs.train(features, run_config, args.model_path, args.result_path, resume=args.resume, run_eagerly=args.run_eagerly)
@@ -372,6 +382,7 @@ RESUME_FLAGS = {
     "--dilation_size": "model.num_blocks", "--kernel_size": "model.kernel_size", "--stack_size": "model.stacks",
     "--split_fold": "split_fold", "--model": "model.variant", "--protocol": "protocol", "--select": "selection",
     "--no-xla": "jit_compile", "--precision": "training.precision", "--calibrate": "calibrate",
+    "--normalise": "normalise",
 }
 
 
@@ -462,13 +473,16 @@ def _predict(args, name, test_path):
               "predict mode needs --wav FILE [FILE ...] or --wav_dir DIR")
     if not any(os.path.isfile(path) for path in paths):  # before the backend starts: a typo costs no start-up
         _fail(f"--wav: no such file: {', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}")
+    _check_enrol(args, test_path)
     setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
     from . import prediction
 
     classifier = _saved_classifier(test_path, name)
     if args.window:
         return _predict_timeline(args, classifier, paths)
-    rows, errors = prediction.predict_files(classifier, paths)
+    rows, errors = prediction.predict_files(classifier, paths, enrol=args.enrol)
+    if rows and rows[0].get("normalisation"):
+        print(f"normalisation: {rows[0]['normalisation']}")
     for row in rows:
         print(prediction.format_prediction(row))
         note = prediction.cropped_note(row, classifier.preprocessor)
@@ -482,6 +496,20 @@ def _predict(args, name, test_path):
     if not rows:
         _fail(f"none of the {len(paths)} recordings could be read (see the skipped lines above)")
     return 0
+
+
+def _check_enrol(args, test_path):
+    """--enrol names a folder, and the run normalises by speaker; checked before the backend starts."""
+    if args.enrol is None:
+        return
+    from . import run_store
+
+    normalise = run_store.read_run_config(test_path).normalise if run_store.is_run_dir(test_path) else "none"
+    if normalise != "speaker":
+        _fail(f"--enrol gives a speaker's statistics, which only a run trained with --normalise speaker uses; "
+              f"{test_path}'s normalisation is {normalise}: drop --enrol")
+    if not os.path.isdir(args.enrol):
+        _fail(f"--enrol {args.enrol}: no such folder (name a folder of the speaker's recordings)")
 
 
 def _saved_classifier(test_path, name, fold=None):
@@ -500,11 +528,20 @@ def _predict_timeline(args, classifier, paths):
     from .timeline import SILENCE_DB, plot_timeline, predict_timeline, timeline_text
 
     silence = SILENCE_DB if args.silence_db is None else args.silence_db
+    statistics = None
+    if classifier.preprocessor.normalise == "speaker":  # one speaker's statistics for every window of every file
+        from .prediction import enrolment_statistics
+        from .timeline import timeline_statistics
+
+        statistics, errors = (enrolment_statistics(classifier.preprocessor, args.enrol) if args.enrol else
+                              timeline_statistics(classifier.preprocessor, paths, args.window, args.hop))
+        for error in errors if args.enrol else ():
+            print(f"skipped: enrolment: {error}", file=sys.stderr)
     rows, failed = [], 0
     plot_dir = os.path.dirname(os.path.abspath(args.output)) if args.output else os.path.join(args.result_path, f"timeline_{time_stamp()}")
     for path in paths:
         try:
-            windows = predict_timeline(classifier, path, args.window, args.hop, silence)
+            windows = predict_timeline(classifier, path, args.window, args.hop, silence, statistics=statistics)
         except BadAudioError as error:
             print(f"skipped: {error}", file=sys.stderr)
             failed += 1
@@ -518,6 +555,8 @@ def _predict_timeline(args, classifier, paths):
             png = _new_path(os.path.join(plot_dir, f"{stem}_timeline.png"))  # never over a file of yours, or another recording's
             plot_timeline(windows, list(classifier.labels), png)
             print(f"timeline: {png}")
+    if rows and rows[0].normalisation:
+        print(f"normalisation: {rows[0].normalisation}")
     if args.output:
         write_text_atomic(args.output, timeline_text(rows, json_format=args.output.lower().endswith(".json")))
         print(f"predictions: {args.output}")
@@ -527,6 +566,11 @@ def _predict_timeline(args, classifier, paths):
 
 
 def _export(args, name, test_path):
+    from . import run_store
+    from .export import check_exportable
+
+    if run_store.is_run_dir(test_path):  # before the backend starts
+        check_exportable(run_store.read_run_config(test_path).normalise)
     setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
     classifier = _saved_classifier(test_path, name, fold=args.fold)
     manifest = classifier.export_bundle(args.output, args.format, overwrite=args.overwrite,
@@ -585,6 +629,10 @@ def reproduce_parser():
                         "or both (default: kfold)")
     p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                    help="bfloat16: the cells again in mixed precision, reported beside the float32 ones (default: float32)")
+    p.add_argument("--normalise", default=DEFAULT_NORMALISE,
+                   help="TIM-Net's cv cells (tables 1 and 3) on features normalised these ways: a comma list of "
+                        f"{', '.join(NORMALISATIONS)} (default: none, the authors' raw MFCCs); a normalised cell is "
+                        "keyed -norm-<option>, the raw cells keep their keys")
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument("--address", default=None, help="ray: HOST:PORT of a running cluster (default: start one here)")
     p.add_argument("--workers", type=at_least(1), default=None, help="ray: worker actors (default: one per CPU)")
@@ -612,7 +660,7 @@ def reproduce_main(argv=None):
 
 
 def _reproduce(argv):
-    from .grid import GridSpec, expand, parse_protocols, parse_tables
+    from .grid import GridSpec, expand, parse_normalisations, parse_protocols, parse_tables
     from .registry import finished_units, pending_units
 
     args = reproduce_parser().parse_args(argv)
@@ -628,7 +676,7 @@ def _reproduce(argv):
     if os.path.exists(args.registry) and not os.path.isdir(args.registry):
         raise InputError(f"--registry {args.registry} is a file; name a folder (default: reproduction)")
     spec = GridSpec(parse_tables(args.table), corpora, args.seeds, args.epoch, args.split_fold, args.precision,
-                    parse_protocols(args.protocol))
+                    parse_protocols(args.protocol), parse_normalisations(args.normalise))
     if args.report_only:
         from .reproduction import write_report
 

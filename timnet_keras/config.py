@@ -20,6 +20,19 @@ DEFAULT_SEED = 46
 DEFAULT_NUM_BLOCKS = 8
 
 
+# Feature normalisation (`--normalise`, `timnet_keras.normalise`): the one table of the options, and what each
+# one's statistics see. Every cache holds the raw MFCCs; a run applies its option after loading.
+NORMALISATIONS = {
+    "none": "the authors' raw MFCCs (the default): nothing standardised, bit for bit their pipeline",
+    "utterance": "each recording standardised per coefficient over its own real (non-padded) frames; "
+                 "sees that recording only",
+    "speaker": "each speaker standardised per coefficient over the real frames of its recordings: a training "
+               "speaker's from its recordings in the training part, a test speaker not in it from its own test "
+               "recordings, features only (transductive enrolment); predict: an --enrol folder or the recordings "
+               "given together",
+}
+DEFAULT_NORMALISE = "none"
+
 @dataclass(frozen=True)
 class CorpusSpec:
     """What the authors' pipeline assumes about one corpus."""

@@ -23,7 +23,8 @@ def run_local(units, features, on_records, jit_compile=True, run_eagerly=False, 
     `on_records` receives the records of each training as a list (one record, or a source run's targets).
 
     With `trainer="batched"` (JAX) the cv units of one cell shape (corpus, variant, epochs, precision), all
-    seeds, folds and protocols, train as one program; cross-corpus and baseline units stay one after another.
+    seeds, folds, protocols and normalisations, train as one program; cross-corpus and baseline units stay one
+    after another.
     """
     from .baselines import is_baseline
 

@@ -11,6 +11,15 @@ member's, temperature-scaled when the run was calibrated, averaged over the
 members when several were exported). ONNX files carry the labels in their
 metadata, SavedModels in a `metadata()` endpoint. An export folder is written
 under a temporary name and renamed when complete.
+
+Normalised runs (`normalise`). A run trained with `--normalise utterance`
+exports with the normalisation inside the model (`layers.UtteranceNormalisation`
+before the classifier), so its input stays the raw MFCC matrix of the recipe
+in the manifest and a consumer needs no new step. A run trained with
+`--normalise speaker` is refused: its features need the statistics of the
+speaker's other recordings, which a model that sees one recording at a time
+cannot hold; such a run predicts through this package (`--mode predict
+--enrol DIR`, `TimnetClassifier.predict_files(..., enrol=...)`).
 """
 import dataclasses
 import os
@@ -48,7 +57,7 @@ class ExportManifest:
 
 def preprocessing_settings(preprocessor):
     """The feature recipe in words a consumer without this package can follow."""
-    return {
+    settings = {
         "sample_rate": preprocessor.sample_rate,
         "mean_signal_length": preprocessor.mean_signal_length,
         "length_rule": "centre pad with zeros (extra zero on the right) or centre crop to mean_signal_length samples",
@@ -59,6 +68,39 @@ def preprocessing_settings(preprocessor):
         "frames": preprocessor.frames,
         "load": "librosa.load(path, sr=sample_rate) (mono, soxr_hq resampling)",
     }
+    if preprocessor.normalise != "none":
+        from .normalise import SILENCE_TOLERANCE
+
+        settings["normalise"] = preprocessor.normalise
+        settings["normalisation"] = (
+            "inside the model (layer utterance_normalisation): give it the raw MFCC matrix. Each matrix is "
+            "standardised per coefficient over its real frames: all but the runs of silent frames (every coefficient "
+            f"after the first at most {SILENCE_TOLERANCE:g} times the first: the zero padding) at either end; the same "
+            "mean and deviation are applied to every frame")
+    return settings
+
+
+def check_exportable(normalise):
+    """Refuses a run's normalisation that a single-recording model cannot apply: `speaker`."""
+    if normalise == "speaker":
+        raise ExportError("this run was trained with --normalise speaker: its features need the statistics of the "
+                          "speaker's other recordings, which an exported model that sees one recording at a time "
+                          "cannot hold, so it is not exported; predict with --mode predict --enrol DIR (the speaker's "
+                          "recordings), or train with --normalise utterance to export")
+
+
+def exported_model(classifier):
+    """The Keras model an export writes: the classifier, after `UtteranceNormalisation` for a `utterance` run."""
+    if classifier.preprocessor is None or classifier.preprocessor.normalise == "none":
+        return classifier
+    import keras
+
+    from .layers import UtteranceNormalisation
+
+    frames, n_mfcc = classifier.input.shape[1:]
+    inputs = keras.Input(shape=(frames, n_mfcc), name="mfcc")
+    outputs = classifier(UtteranceNormalisation(name="utterance_normalisation")(inputs))
+    return keras.Model(inputs, outputs, name=f"{classifier.name}_utterance_normalised")
 
 
 def check_export_request(format, input="mfcc"):
@@ -105,6 +147,7 @@ def export_classifier(classifier, output_dir, format="onnx", source="", fold=Non
     if classifier.preprocessor is None:
         raise ExportError("the classifier has no preprocessor, so a consumer could not make its input; "
                           "export a run or weights folder, or set classifier.preprocessor")
+    check_exportable(classifier.preprocessor.normalise)
     output_dir = os.path.normpath(output_dir)
     if os.path.lexists(output_dir):
         if not overwrite:
@@ -174,8 +217,9 @@ def _swap_in(staging, output_dir):
 def _write_model(classifier, path, format, manifest):
     import keras
 
+    network = exported_model(classifier)  # with a `utterance` run's normalisation in front
     if format == "keras":
-        classifier.save(path)
+        network.save(path)
         return
     if keras.backend.backend() != "tensorflow":
         raise ExportError(f"--format {format} converts through TensorFlow: run the export with KERAS_BACKEND=tensorflow "
@@ -188,9 +232,9 @@ def _write_model(classifier, path, format, manifest):
     if manifest.input == "audio":
         from .mfcc_graph import audio_classifier
 
-        model = audio_classifier(classifier)
+        model = audio_classifier(classifier, network)
     else:
-        model = classifier
+        model = network
     signature = [keras.InputSpec(shape=tuple(manifest.input_shape), dtype="float32", name=manifest.input_name)]
     if format == "saved_model":
         _write_saved_model(model, path, signature, manifest)

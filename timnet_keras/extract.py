@@ -140,7 +140,7 @@ def demo_features(mean_signal_length=None, n_utterances=200, seed=46):
     settings = preprocessor.settings()
     settings.update(data_name="DEMO", synthetic_seed=seed, utterances=n_utterances)
     return FeatureSet(
-        x=preprocessor([signal for _, _, _, signal in items]),
+        x=preprocessor.raw([signal for _, _, _, signal in items]),
         y=one_hot([rank[label] for _, label, _, _ in items], len(DEMO_LABELS)),
         labels=DEMO_LABELS,
         paths=tuple(path for path, _, _, _ in items),

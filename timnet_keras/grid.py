@@ -9,7 +9,11 @@ asked for (`GridSpec.protocols`): `kfold`, the paper's 10 folds, and
 `speaker`, leave one speaker out, whose folds are the corpus' speakers in
 sorted order (`folds.make_folds(features, "speaker", ...)`, as many folds as
 speakers, `SPEAKER_COUNTS`). Cross-corpus units have no protocol: the target
-corpus' speakers are new anyway. The
+corpus' speakers are new anyway. TIM-Net's cv cells (Tables 1
+and 3) also come in the feature normalisations asked for (`GridSpec.normalisations`,
+`--normalise none,utterance,speaker`; `normalise.py`): a normalised cell is keyed
+`...-norm-<option>`, and the raw-MFCC cells keep their keys. The baselines and the
+cross-corpus units stay on raw MFCCs. The
 first seed of a cell is the corpus table's; further seeds count up from it
 (cross-corpus runs count up from DEFAULT_SEED, as `--mode cross` does). Every
 unit is trained by the same code as `--mode train` and `--mode cross`, in the
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import TimnetError
-from .config import CORPORA, DEFAULT_SEED, TRAINING_DEFAULTS, default_num_blocks, default_seed
+from .config import CORPORA, DEFAULT_SEED, NORMALISATIONS, TRAINING_DEFAULTS, default_num_blocks, default_seed
 from .baselines import BASELINE_EPOCHS
 from .registry import Unit
 
@@ -48,6 +52,7 @@ class GridSpec:
     n_folds: int = CV_FOLDS
     precision: str = "float32"  # "bfloat16": every cell again in mixed precision, beside the float32 ones
     protocols: tuple = ("kfold",)  # of the cv cells: ("kfold",), ("speaker",) or both
+    normalisations: tuple = ("none",)  # of TIM-Net's cv cells: any of none, utterance, speaker (`normalise.py`)
 
 
 def parse_tables(text):
@@ -78,6 +83,20 @@ def parse_protocols(text):
     return wanted
 
 
+def parse_normalisations(text):
+    """--normalise none,utterance,speaker (a comma list) -> the normalisations of TIM-Net's cv cells, in table order.
+
+    Example:
+        >>> parse_normalisations("speaker,utterance"), parse_normalisations("none")
+        (('utterance', 'speaker'), ('none',))
+    """
+    wanted = {t.strip().lower() for t in text.split(",") if t.strip()}
+    unknown = sorted(wanted - set(NORMALISATIONS))
+    if unknown or not wanted:
+        raise GridError(f"--normalise {text!r}: choose a comma list of {', '.join(NORMALISATIONS)}")
+    return tuple(n for n in NORMALISATIONS if n in wanted)
+
+
 def speaker_count(corpus):
     """The number of speakers, hence of folds, of a corpus' leave-one-speaker-out cells."""
     if corpus not in SPEAKER_COUNTS:
@@ -86,13 +105,15 @@ def speaker_count(corpus):
     return SPEAKER_COUNTS[corpus]
 
 
-def _cv_cell(spec, corpus, variant, seed, epochs, precision):
-    """The units of one cv cell in every protocol asked for."""
+def _cv_cell(spec, corpus, variant, seed, epochs, precision, normalisations=("none",)):
+    """The units of one cv cell in every protocol and normalisation asked for."""
     units = []
-    for protocol in spec.protocols:
-        n_folds = spec.n_folds if protocol == "kfold" else speaker_count(corpus)
-        units += [Unit("cv", corpus, variant, seed, epochs, fold, n_folds, precision=precision, protocol=protocol)
-                  for fold in range(1, n_folds + 1)]
+    for normalise in normalisations:
+        for protocol in spec.protocols:
+            n_folds = spec.n_folds if protocol == "kfold" else speaker_count(corpus)
+            units += [Unit("cv", corpus, variant, seed, epochs, fold, n_folds, precision=precision, protocol=protocol,
+                           normalise=normalise)
+                      for fold in range(1, n_folds + 1)]
     return units
 
 
@@ -114,7 +135,8 @@ def expand(spec):
                 variants = ("timnet",) if table == "1" else ABLATIONS
                 for corpus in spec.corpora:
                     for variant in variants:
-                        units += _cv_cell(spec, corpus, variant, default_seed(corpus) + r, spec.epochs, spec.precision)
+                        units += _cv_cell(spec, corpus, variant, default_seed(corpus) + r, spec.epochs, spec.precision,
+                                          spec.normalisations)
             elif table == "B":  # no epochs, no precision: the same folds as TIM-Net's cells of this seed
                 for corpus in spec.corpora:
                     for variant in BASELINES:
@@ -159,6 +181,23 @@ class UnitRunner:
     def __init__(self, jit_compile=True, run_eagerly=False, node_id=""):
         self.jit_compile, self.run_eagerly, self.node_id = jit_compile, run_eagerly, node_id
         self._trainers = {}
+        self._shared_views = {}  # (corpus features, normalisation) -> the fold-free normalised features, made once
+
+    def _view(self, unit, source, train, test):
+        """The features unit's fold trains and tests on: its normalisation of `source` (`normalise.fold_views`)."""
+        from .normalise import check_raw_cache, check_speakers, fold_independent, fold_view, normalised_features
+
+        if unit.normalise == "none":
+            return source
+        check_raw_cache(source, unit.normalise, f"the {unit.corpus} feature cache")
+        check_speakers(source, unit.normalise)
+        if unit.normalise == "speaker" and not fold_independent(source, train, test):
+            return fold_view(source, unit.normalise, train, test)  # 10-fold: the training part's speaker statistics
+        key = (id(source), unit.normalise)
+        held = self._shared_views.get(key)
+        if held is None or held[0] is not source:
+            held = self._shared_views[key] = (source, normalised_features(source, unit.normalise))
+        return held[1]
 
     def _trainer(self, choice, model_config, training, seed):
         from .trainers import choose_trainer
@@ -237,17 +276,20 @@ class UnitRunner:
                            held_out_speakers=held_out_speakers(unit, source, test))
 
     def run_units(self, units, source, trainer="sequential"):
-        """cv units of one corpus, variant, epochs and precision (any seeds and folds), trained by Trainer `trainer`.
+        """cv units of one corpus, variant, epochs and precision (any seeds, folds and normalisations).
 
-        "batched" trains them as one JAX program; "sequential" one after another. Returns their FoldRecords.
+        Trained by Trainer `trainer`: "batched" as one JAX program, "sequential" one after another; each
+        fold on its normalisation of the features (`_view`). Returns their FoldRecords.
         """
         from .plan import fold_job
 
         training, model_config = self._settings(units[0], source)
         start = time.time()
-        jobs = [fold_job(source, *unit_folds(unit, source), unit.fold, unit.seed, "last") for unit in units]
+        splits = [unit_folds(unit, source) for unit in units]
+        views = [self._view(unit, source, train, test) for unit, (train, test) in zip(units, splits)]
+        jobs = [fold_job(source, train, test, unit.fold, unit.seed, "last") for unit, (train, test) in zip(units, splits)]
         desc = units[0].key if len(units) == 1 else f"{units[0].cell} and {len(units) - 1} more units"
-        records = self._trainer(trainer, model_config, training, units[0].seed).train(source, jobs, desc=desc)
+        records = self._trainer(trainer, model_config, training, units[0].seed).train(views, jobs, desc=desc)
         share = (time.time() - start) / len(units) if trainer == "batched" else None  # trained together: each its share
         return [self._record(unit, record, source.labels, training, model_config,
                              share if share is not None else record.seconds, source)
@@ -267,6 +309,8 @@ class UnitRunner:
 
         protocol = unit.protocol if unit.kind == "cv" else "cross"
         record = with_provenance(record, training, model_config, "last", protocol, self.node_id, seconds)
+        if unit.normalise != "none":
+            record = record.replace(training={**record.training, "normalise": unit.normalise})
         return record.replace(unit=unit, labels=tuple(labels),
                               held_out_speakers=held_out_speakers(unit, source, record.test_indices))
 

@@ -236,3 +236,45 @@ class ScaleAverage(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class UtteranceNormalisation(keras.layers.Layer):
+    """`normalise.utterance_normalised` inside a graph: each MFCC matrix standardised over its own real frames.
+
+    What an exported model of a run trained with `--normalise utterance` puts before the classifier,
+    so its input stays the raw MFCC matrix. Real frames are all but the runs of silent frames (every
+    coefficient after the first at most `normalise.SILENCE_TOLERANCE` of the first: the padding) at
+    either end, found with cumulative sums (which TFLite and ONNX both have); the same affine map is
+    applied to every frame. It computes in float32 where the library computes in float64: the two
+    agree to round-off (tests/test_normalise.py).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.array([[[-800.0, 0, 0], [-300.0, 10.0, 2.0], [-100.0, 30.0, 2.0]]], "float32")
+        >>> np.asarray(UtteranceNormalisation()(x))[0].round(2).tolist()
+        [[-6.0, -2.0, -2.0], [-1.0, -1.0, 0.0], [1.0, 1.0, 0.0]]
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def call(self, x):
+        from .normalise import MIN_STD, SILENCE_TOLERANCE
+
+        x = ops.cast(x, "float32")
+        silent = ops.max(ops.abs(x[..., 1:]), axis=-1) <= SILENCE_TOLERANCE * ops.abs(x[..., 0])
+        sounding = 1.0 - ops.cast(silent, "float32")  # (batch, frames)
+        before = ops.cumsum(sounding, axis=1)  # sounding frames up to and including each frame
+        after = ops.sum(sounding, axis=1, keepdims=True) - before + sounding  # ... from each frame on
+        real = ops.cast(before > 0, "float32") * ops.cast(after > 0, "float32")
+        none_real = ops.cast(ops.sum(real, axis=1, keepdims=True) == 0, "float32")
+        mask = ops.expand_dims(ops.maximum(real, none_real), -1)  # a silent matrix counts all its frames
+        count = ops.sum(mask, axis=1, keepdims=True)
+        mean = ops.sum(x * mask, axis=1, keepdims=True) / count
+        std = ops.sqrt(ops.sum(ops.square(x - mean) * mask, axis=1, keepdims=True) / count)
+        return (x - mean) / ops.where(std > MIN_STD, std, ops.ones_like(std))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -138,13 +138,15 @@ class MfccGraph(keras.layers.Layer):
                 "n_mfcc": self.n_mfcc}
 
 
-def audio_classifier(classifier):
+def audio_classifier(classifier, network=None):
     """A Keras model: (batch, samples) waveforms -> `MfccGraph` -> `classifier` -> probabilities.
 
     The classifier's own graph follows the features: its fold members, their
-    temperatures (a `--calibrate` run's) and the fold mean, as the MFCC-input export.
+    temperatures (a `--calibrate` run's) and the fold mean, as the MFCC-input export. `network`, when
+    given, is what runs on the features instead of `classifier` (`export.exported_model`: a `utterance`
+    run's normalisation, then the classifier).
     """
     preprocessor = classifier.preprocessor
     audio = keras.Input(shape=(None,), dtype="float32", name="audio")
     features = MfccGraph(preprocessor.mean_signal_length, preprocessor.sample_rate, preprocessor.n_mfcc, name="mfcc")(audio)
-    return keras.Model(audio, classifier(features), name=f"{classifier.name}_audio")
+    return keras.Model(audio, (network or classifier)(features), name=f"{classifier.name}_audio")

@@ -63,6 +63,18 @@ def fold_job(features, train, test, fold, seed, selection="last", calibrate=Fals
     return FoldJob(seed, fold, train, test=test, held=held)
 
 
+def job_features(features, jobs):
+    """The FeatureSet each job trains and tests on: `features` for all, or a list with one per job.
+
+    A list comes from `normalise.fold_views`: under speaker normalisation each fold sees its own copy.
+    """
+    if isinstance(features, (list, tuple)):
+        if len(features) != len(jobs):
+            raise RunError(f"{len(features)} feature views for {len(jobs)} fold jobs")
+        return list(features)
+    return [features] * len(jobs)
+
+
 def check_selection(selection):
     if selection not in SELECTIONS:
         raise RunError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")

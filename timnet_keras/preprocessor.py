@@ -7,6 +7,11 @@ weights up to 15 points of accuracy (REFERENCE.md), so nothing here departs
 from librosa's defaults. `mfcc.py` computes that recipe bit for bit without
 librosa's second of import time. Extraction, prediction and the classifier
 all use this one object. No Keras here: extraction must not pay for a backend.
+
+`normalise` (`none`, `utterance`, `speaker`; see `timnet_keras.normalise`) is
+the run's feature normalisation: `signal_features`/`file_features` always give
+the raw matrix (what the cache holds), and a batch through `__call__` or
+`normalised` is normalised the run's way.
 """
 import os
 
@@ -14,7 +19,7 @@ import numpy as np
 
 from .errors import InputError, TimnetError
 from . import mfcc
-from .config import HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
+from .config import DEFAULT_NORMALISE, HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
 
 
 class BadAudioError(TimnetError):
@@ -60,6 +65,8 @@ class MfccPreprocessor:
             (the corpus table's value; EMODB 96 000 gives 188 frames).
         sample_rate: rate signals are resampled to before the MFCC (22 050, librosa's default).
         n_mfcc: coefficients per frame (39).
+        normalise: the run's feature normalisation, "none" (the authors'), "utterance" or "speaker"
+            (`timnet_keras.normalise`); applied by `__call__` and `normalised`, never by `signal_features`.
 
     Example:
         >>> preprocessor = MfccPreprocessor(mean_signal_length=22050)
@@ -69,10 +76,13 @@ class MfccPreprocessor:
         (1, 44, 39)
     """
 
-    def __init__(self, mean_signal_length, sample_rate=SAMPLE_RATE, n_mfcc=N_MFCC):
+    def __init__(self, mean_signal_length, sample_rate=SAMPLE_RATE, n_mfcc=N_MFCC, normalise=DEFAULT_NORMALISE):
+        from .normalise import check_normalise
+
         self.mean_signal_length = int(mean_signal_length)
         self.sample_rate = int(sample_rate)
         self.n_mfcc = int(n_mfcc)
+        self.normalise = check_normalise(normalise, "normalise")
 
     @property
     def frames(self):
@@ -109,8 +119,8 @@ class MfccPreprocessor:
     def file_features(self, path):
         return self.signal_features(self.load(path))
 
-    def __call__(self, inputs, sample_rate=None):
-        """A batch (n, frames, n_mfcc) of file paths, or of signals at `sample_rate` (default ours)."""
+    def raw(self, inputs, sample_rate=None):
+        """The raw batch (n, frames, n_mfcc) of file paths, or of signals at `sample_rate` (default ours)."""
         rows = []
         for item in inputs:
             if isinstance(item, (str, os.PathLike)):
@@ -118,6 +128,25 @@ class MfccPreprocessor:
             else:
                 rows.append(self.signal_features(self.resample(item, self.sample_rate if sample_rate is None else sample_rate)))
         return np.stack(rows) if rows else np.zeros((0, self.frames, self.n_mfcc), np.float32)
+
+    def __call__(self, inputs, sample_rate=None, statistics=None):
+        """A batch (n, frames, n_mfcc) of file paths, or of signals at `sample_rate` (default ours), normalised
+        the run's way (`normalised`; `statistics`: a speaker's enrolment)."""
+        return self.normalised(self.raw(inputs, sample_rate), statistics)
+
+    def normalised(self, x, statistics=None):
+        """A raw batch (n, frames, n_mfcc) normalised the run's way: `none` returns x itself.
+
+        `speaker` uses `statistics` (a `normalise.Statistics`, e.g. of an enrolment folder) or, when
+        None, the statistics of the batch itself: its recordings are taken to be one speaker's.
+        """
+        from .normalise import frame_statistics, utterance_normalised
+
+        if self.normalise == "none" or not len(x):
+            return x
+        if self.normalise == "utterance":
+            return utterance_normalised(x)
+        return (statistics or frame_statistics(x, f"the {len(x)} recordings given together")).apply(x)
 
     def settings(self):
         """Every setting the features depend on, with the library versions, for the cache."""
@@ -136,19 +165,23 @@ class MfccPreprocessor:
         }
 
     def get_config(self):
-        return {"mean_signal_length": self.mean_signal_length, "sample_rate": self.sample_rate, "n_mfcc": self.n_mfcc}
+        config = {"mean_signal_length": self.mean_signal_length, "sample_rate": self.sample_rate, "n_mfcc": self.n_mfcc}
+        return config if self.normalise == DEFAULT_NORMALISE else {**config, "normalise": self.normalise}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
     @classmethod
-    def from_settings(cls, settings):
-        """The preprocessor that made a feature cache or a run (its stored settings)."""
-        return cls(settings["mean_signal_length"], settings.get("sample_rate", SAMPLE_RATE), settings.get("n_mfcc", N_MFCC))
+    def from_settings(cls, settings, normalise=DEFAULT_NORMALISE):
+        """The preprocessor that made a feature cache or a run (its stored settings), with the run's `normalise`."""
+        return cls(settings["mean_signal_length"], settings.get("sample_rate", SAMPLE_RATE), settings.get("n_mfcc", N_MFCC),
+                   normalise)
 
     def __eq__(self, other):
         return isinstance(other, MfccPreprocessor) and self.get_config() == other.get_config()
 
     def __repr__(self):
-        return f"MfccPreprocessor(mean_signal_length={self.mean_signal_length}, sample_rate={self.sample_rate}, n_mfcc={self.n_mfcc})"
+        normalise = "" if self.normalise == DEFAULT_NORMALISE else f", normalise={self.normalise!r}"
+        return (f"MfccPreprocessor(mean_signal_length={self.mean_signal_length}, sample_rate={self.sample_rate}, "
+                f"n_mfcc={self.n_mfcc}{normalise})")

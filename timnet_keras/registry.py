@@ -15,8 +15,10 @@ Layout: `<registry>/records/cv/<corpus>/<variant>/seed<S>-e<epochs>/fold<K>.json
 and `<registry>/records/cross/<source>-<target>/<variant>/seed<S>-e<epochs>.json`.
 A cell in bfloat16 adds `-bfloat16` to its run, a cell under leave-one-speaker-out
 adds `-speaker` (`cv/EMODB/timnet/seed46-e500-speaker/fold03`: the third speaker in
-sorted order held out); the paper's 10-fold float32 cells keep the plain names, so
-the records written before either existed keep theirs. The baselines (`baselines.py`)
+sorted order held out), and one trained on normalised features (`--normalise`, see
+`timnet_keras.normalise`) adds `-norm-<option>` last (`cv/EMODB/timnet/seed46-e500-speaker-norm-utterance/fold03`);
+the paper's 10-fold float32 cells on raw MFCCs keep the plain names, so
+the records written before any of these existed keep theirs. The baselines (`baselines.py`)
 are cv cells of their own variants with 0 epochs (`cv/EMODB/mfcc_stats/seed46-e0/...`).
 A cross record's `training["targets"]` names every target its one training was scored on.
 """
@@ -57,6 +59,7 @@ class Unit:
     target: str = ""  # cross only
     precision: str = "float32"  # or "bfloat16" (mixed precision); records before it existed are float32
     protocol: str = "kfold"  # cv: "kfold" (the paper's) or "speaker" (leave one speaker out); older records are kfold
+    normalise: str = "none"  # cv: the features' normalisation (`normalise.py`); older records are none (raw MFCCs)
 
     @property
     def cell(self):
@@ -69,9 +72,12 @@ class Unit:
             'cv/EMODB/timnet/seed46-e500-bfloat16'
             >>> Unit("cv", "EMODB", "timnet", 46, 500, fold=3, n_folds=10, protocol="speaker").cell
             'cv/EMODB/timnet/seed46-e500-speaker'
+            >>> Unit("cv", "EMODB", "timnet", 46, 500, fold=3, n_folds=10, protocol="speaker", normalise="utterance").cell
+            'cv/EMODB/timnet/seed46-e500-speaker-norm-utterance'
         """
         run = f"seed{self.seed}-e{self.epochs}" + ("" if self.precision == "float32" else f"-{self.precision}")
         run += "" if self.protocol == "kfold" else f"-{self.protocol}"
+        run += "" if self.normalise == "none" else f"-norm-{self.normalise}"
         if self.kind == "cross":
             return f"cross/{self.corpus}-{self.target}/{self.variant}/{run}"
         return f"cv/{self.corpus}/{self.variant}/{run}"
@@ -99,7 +105,11 @@ class Unit:
         return "/".join(["cross", self.corpus, *self.cell.split("/")[2:]])
 
     def to_json(self):
-        return dataclasses.asdict(self)
+        """The unit's fields; `normalise` only when not none, so a raw-MFCC unit's record reads as it always has."""
+        data = dataclasses.asdict(self)
+        if self.normalise == "none":
+            del data["normalise"]
+        return data
 
     @classmethod
     def from_json(cls, data, where="unit"):

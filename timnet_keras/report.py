@@ -22,7 +22,11 @@ figure is the mean over folds (10-fold) or over held-out speakers (LOSO) of
 the per-fold UAR and WAR, with a 95 % Student-t interval of that mean; the
 drop is the 10-fold mean minus the LOSO mean; TIM-Net is compared with each
 baseline by the same paired test as Table 3 (per-fold WAR, paired by seed
-and fold; a LOSO fold is one held-out speaker), TIM-Net − baseline.
+and fold; a LOSO fold is one held-out speaker), TIM-Net − baseline. TIM-Net
+trained on normalised features (`--normalise utterance|speaker`, cells keyed
+`-norm-<option>`) has rows of its own there, paired fold by fold with TIM-Net
+on raw MFCCs by the same test wherever both have the fold. Normalised cells are
+kept out of every other table (their other settings are listed under other runs).
 
 Table 2 (cross-corpus): per pair, the mean over runs (a run: one training
 on all of the source, scored on all of the target) with a 95 % Student-t
@@ -54,6 +58,7 @@ PAPER_EPOCHS = TRAINING_DEFAULTS["epoch"]
 PAPER_PRECISION = "float32"
 SHARED_CORPORA = ("CASIA", "EMODB", "EMOVO")  # the corpora ../shared holds audio for
 NOTES = "notes.md"
+NORMALISED = ("utterance", "speaker")  # the normalisations the new-speakers table shows beside raw TIM-Net
 VARIANT_NAMES = {"timnet": "TIM-Net", "tcn": "TCN", "no_bd": "w/o BD", "no_ms": "w/o MS", "no_df": "w/o DF",
                  **BASELINE_NAMES}
 COMMAND = "python Code/reproduce.py"
@@ -164,14 +169,15 @@ class Cell:
         return float(np.mean([l[0] for l in losses])), float(np.mean([l[-1] for l in losses]))
 
 
-def group_cells(records, protocol="kfold"):
-    """{(kind, corpus, target, variant, epochs, precision): {seed: Cell}} of the cells of one protocol.
+def group_cells(records, protocol="kfold", normalise="none"):
+    """{(kind, corpus, target, variant, epochs, precision): {seed: Cell}} of the cells of one protocol and normalisation.
 
-    Cross-corpus units have the default protocol, kfold: they are grouped with the paper's cells.
+    Cross-corpus units have the default protocol, kfold: they are grouped with the paper's cells. Cells on
+    normalised features (`normalise` utterance or speaker) are grouped apart from the raw-MFCC ones.
     """
     by_cell = defaultdict(list)
     for record in records:
-        if record.unit.protocol == protocol:
+        if record.unit.protocol == protocol and record.unit.normalise == normalise:
             by_cell[record.unit.cell].append(record)
     groups = defaultdict(dict)
     for cell_records in by_cell.values():
@@ -491,20 +497,26 @@ def _mixed_precision(groups):
     return lines
 
 
-def _other_runs(groups, speaker_groups=None):
+def _other_runs(groups, speaker_groups=None, normalised=None):
     """Cells outside the paper's settings (other epochs, other corpora): listed, never mixed into the tables.
 
-    Of the leave-one-speaker-out cells, those the new-speakers table does not show (ablations, other epochs).
+    Of the leave-one-speaker-out cells, those the new-speakers table does not show (ablations, other epochs);
+    of the normalised cells (`normalised`: {option: (10-fold groups, LOSO groups)}), those it does not show.
     """
-    keys = [(k, "") for k in sorted(groups) if not _paper_setting(k) and k[3] not in BASELINES]
-    keys += [(k, "leave one speaker out") for k in sorted(speaker_groups or {}) if not _new_speakers_setting(k)]
+    keys = [(k, "", groups) for k in sorted(groups) if not _paper_setting(k) and k[3] not in BASELINES]
+    keys += [(k, "leave one speaker out", speaker_groups) for k in sorted(speaker_groups or {})
+             if not _new_speakers_setting(k)]
+    for option, (kfold_groups, loso_groups) in (normalised or {}).items():
+        for protocol, option_groups in (("", kfold_groups), ("leave one speaker out", loso_groups)):
+            keys += [(k, ", ".join(filter(None, (protocol, f"{option}-normalised"))), option_groups)
+                     for k in sorted(option_groups) if not _normalised_setting(k)]
     if not keys:
         return []
     lines = ["## Other runs in the registry", "", "Settings outside the paper's (fewer epochs, other corpora): checks, "
              "not figures of the tables.", "", f"| cell | seed | epochs | folds | UAR %, {LAST} | WAR %, {LAST} | "
              f"UAR / WAR %, {TEST_SELECTED} |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for key, protocol in keys:
-        cells = (speaker_groups if protocol else groups)[key]
+    for key, protocol, source in keys:
+        cells = source[key]
         for seed, cell in sorted(cells.items()):
             name = f"{key[1]} → {key[2]}" if key[0] == "cross" else key[1]
             name += "" if key[5] == PAPER_PRECISION else f" ({key[5]})"
@@ -525,6 +537,12 @@ def _new_speakers_setting(key):
     kind, _, _, variant, epochs, precision = key
     return kind == "cv" and precision == PAPER_PRECISION and (
         (variant == "timnet" and epochs == PAPER_EPOCHS) or (variant in BASELINES and epochs == BASELINE_EPOCHS))
+
+
+def _normalised_setting(key):
+    """Whether a normalised group is one the new-speakers table shows: TIM-Net's cv cells of the paper's setting."""
+    kind, _, _, variant, epochs, precision = key
+    return kind == "cv" and variant == "timnet" and epochs == PAPER_EPOCHS and precision == PAPER_PRECISION
 
 
 def _fold_figures(cells):
@@ -552,10 +570,18 @@ def _protocol_status(cells, n_name):
     return ", ".join(parts) or "not run yet"
 
 
-def _new_speakers(groups, speaker_groups):
+def _new_speakers(groups, speaker_groups, normalised=None):
+    """The new-speakers table; `normalised` ({option: (10-fold groups, LOSO groups)}) adds TIM-Net's normalised rows.
+
+    A normalisation has rows (in every corpus) once the registry holds a cell of it in the table's setting.
+    """
+    shown = [option for option in NORMALISED if any(_normalised_setting(k) for g in (normalised or {}).get(option, ())
+                                                    for k in g)]
     corpora = [c for c in SHARED_CORPORA]
     corpora += sorted(({k[1] for k in speaker_groups if _new_speakers_setting(k)}
-                       | {k[1] for k in groups if k[0] == "cv" and k[3] in BASELINES}) - set(corpora))
+                       | {k[1] for k in groups if k[0] == "cv" and k[3] in BASELINES}
+                       | {k[1] for option in shown for g in normalised[option] for k in g if _normalised_setting(k)})
+                      - set(corpora))
     lines = ["## New speakers: 10-fold beside leave-one-speaker-out, TIM-Net beside two baselines", "",
              "The paper's 10 folds put every speaker in the training and the test part of most folds; leave one "
              "speaker out (LOSO) tests each speaker with none of their recordings in training, which is what a "
@@ -565,24 +591,38 @@ def _new_speakers(groups, speaker_groups):
              "non-commercial licence), each into a standardised logistic regression whose C is chosen by inner "
              "cross-validation on the training part alone (by speaker under LOSO). \"per speaker\" rows first "
              "scale each speaker's features by that speaker's own mean and deviation (the held-out speaker's from "
-             "its own recordings, unlabelled).", "",
-             "Figures: mean over the folds (10-fold) or the held-out speakers (LOSO) of each fold's UAR and WAR, in "
-             "percent, with a 95 % Student-t interval of the mean; last epoch for TIM-Net (500 epochs). Drop: 10-fold "
-             "minus LOSO, points. TIM-Net − baseline: the per-fold WAR difference paired by seed and fold, mean "
-             "[95 % CI], Wilcoxon p (pairs), within one protocol.", "",
-             f"Command: `{COMMAND} --table 1,B --corpora {','.join(SHARED_CORPORA)} --protocol both "
-             "--corpora_dir ../shared/corpora` (the baselines alone: `--table B`; seconds to minutes).", "",
-             f"| corpus | system | UAR %, {KFOLD} [95 % CI] | WAR %, {KFOLD} [95 % CI] | UAR %, {LOSO} [95 % CI] | "
-             f"WAR %, {LOSO} [95 % CI] | drop UAR / WAR, points | TIM-Net − system, WAR, {KFOLD} | "
-             f"TIM-Net − system, WAR, {LOSO} | folds |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "its own recordings, unlabelled).", ""]
+    if shown:
+        lines += [
+            "TIM-Net's \"normalised\" rows are the same model trained and tested on cepstral mean and variance "
+            "normalised MFCCs (`--normalise`): \"utterance\" standardises each recording over its own real frames "
+            "(padding left out), \"speaker\" each speaker over its recordings' real frames, a training speaker's "
+            "from its recordings in the training part and the held-out speaker's from its own test recordings, "
+            "unlabelled (transductive enrolment; under 10-fold every test speaker is also in the training part "
+            "and takes those statistics). Their TIM-Net − system columns pair TIM-Net on raw MFCCs with "
+            "them fold by fold (negative: the normalisation helps). Command: "
+            f"`{COMMAND} --table 1 --corpora EMODB --protocol both --normalise utterance,speaker`.", ""]
+    lines += [
+            "Figures: mean over the folds (10-fold) or the held-out speakers (LOSO) of each fold's UAR and WAR, in "
+            "percent, with a 95 % Student-t interval of the mean; last epoch for TIM-Net (500 epochs). Drop: 10-fold "
+            "minus LOSO, points. TIM-Net − baseline: the per-fold WAR difference paired by seed and fold, mean "
+            "[95 % CI], Wilcoxon p (pairs), within one protocol.", "",
+            f"Command: `{COMMAND} --table 1,B --corpora {','.join(SHARED_CORPORA)} --protocol both "
+            "--corpora_dir ../shared/corpora` (the baselines alone: `--table B`; seconds to minutes).", "",
+            f"| corpus | system | UAR %, {KFOLD} [95 % CI] | WAR %, {KFOLD} [95 % CI] | UAR %, {LOSO} [95 % CI] | "
+            f"WAR %, {LOSO} [95 % CI] | drop UAR / WAR, points | TIM-Net − system, WAR, {KFOLD} | "
+            f"TIM-Net − system, WAR, {LOSO} | folds |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for corpus in corpora:
         cells = {}
         for variant in NEW_SPEAKERS_SYSTEMS:
             epochs = PAPER_EPOCHS if variant == "timnet" else BASELINE_EPOCHS
             key = ("cv", corpus, "", variant, epochs, PAPER_PRECISION)
             cells[variant] = (groups.get(key, {}), speaker_groups.get(key, {}))
-        for variant in NEW_SPEAKERS_SYSTEMS:
+        key = ("cv", corpus, "", "timnet", PAPER_EPOCHS, PAPER_PRECISION)
+        for option in shown:
+            cells[f"timnet-norm-{option}"] = (normalised[option][0].get(key, {}), normalised[option][1].get(key, {}))
+        for variant in (NEW_SPEAKERS_SYSTEMS[0], *(f"timnet-norm-{o}" for o in shown), *NEW_SPEAKERS_SYSTEMS[1:]):
             kfold, loso = cells[variant]
             (k_uar, k_war), (l_uar, l_war) = _fold_figures(kfold), _fold_figures(loso)
             drop = f"{np.mean(k_uar) - np.mean(l_uar):+.2f} / {np.mean(k_war) - np.mean(l_war):+.2f}" \
@@ -596,7 +636,8 @@ def _new_speakers(groups, speaker_groups):
                 test = paired_test({s: c for s, c in own.items() if c.complete}, timnet)
                 tests.append(str(test) if test else "—")
             status = f"{KFOLD}: {_protocol_status(kfold, 'folds')}; LOSO: {_protocol_status(loso, 'speakers')}"
-            lines.append(f"| {corpus} | {VARIANT_NAMES[variant]} | {_mean_interval(k_uar)} | {_mean_interval(k_war)} | "
+            name = VARIANT_NAMES.get(variant) or f"TIM-Net, {variant.rsplit('-', 1)[-1]}-normalised"
+            lines.append(f"| {corpus} | {name} | {_mean_interval(k_uar)} | {_mean_interval(k_war)} | "
                          f"{_mean_interval(l_uar)} | {_mean_interval(l_war)} | {drop} | {tests[0]} | {tests[1]} | "
                          f"{status} |")
     return lines
@@ -606,6 +647,9 @@ def render(registry, figure=None):
     """The text of REPRODUCTION.md for the records under `registry`; `figure`: the link to Table 3's plot, if drawn."""
     records = read_records(registry)
     groups, speaker_groups = group_cells(records), group_cells(records, "speaker")
+    normalised = {option: (group_cells(records, "kfold", option), group_cells(records, "speaker", option))
+                  for option in NORMALISED}
+    normalised = {option: pair for option, pair in normalised.items() if pair[0] or pair[1]}
     lines = ["# Reproduction", "",
              f"Generated by `{COMMAND} --report-only` from the records in `{os.path.basename(os.path.normpath(registry))}/` "
              "(one JSON per fold, with its predictions); do not edit by hand: notes go in "
@@ -622,8 +666,9 @@ def render(registry, figure=None):
              "exactly (each fold's accuracy at its epoch times the fold's test count, over all test samples); its "
              "UAR is the mean over folds of each fold's UAR at its epoch, since the per-epoch curve keeps no "
              f"per-class counts to pool. Records written before the curve was recorded show \"{NO_CURVE}\".", ""]
-    for section in (_table_1(groups), _table_3(groups, figure), _table_2(groups), _new_speakers(groups, speaker_groups),
-                    _mixed_precision(groups), _other_runs(groups, speaker_groups)):
+    for section in (_table_1(groups), _table_3(groups, figure), _table_2(groups),
+                    _new_speakers(groups, speaker_groups, normalised), _mixed_precision(groups),
+                    _other_runs(groups, speaker_groups, normalised)):
         if section:
             lines += section + [""]
     notes = os.path.join(registry, NOTES)

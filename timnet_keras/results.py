@@ -33,6 +33,7 @@ def run_header(run_config, mode, run_dir):
         "epochs": run_config.training.epoch if mode == "train" or not run_config.source else None,
         "model": run_config.model.backbone_kwargs() | {"num_classes": run_config.model.num_classes},
         "features": run_config.features,
+        "normalise": run_config.normalise,
         "versions": versions(),
     }
 
@@ -73,8 +74,9 @@ def summarize_results(result_path):
     for path in sorted(glob.glob(os.path.join(result_path, "*", "summary.json"))):
         s = read_json(path)
         selection = s.get("selection", "?") + (" **(test-selected)**" if s.get("test_selected") else "")
+        protocol = s.get("protocol") if s.get("normalise", "none") == "none" else f"{s.get('protocol')}, {s['normalise']}-normalised"
         rows.append(
-            f"| {s.get('data')} | {s.get('mode')} | {s.get('protocol')} | {selection} | {s.get('model', {}).get('variant', 'timnet')} "
+            f"| {s.get('data')} | {s.get('mode')} | {protocol} | {selection} | {s.get('model', {}).get('variant', 'timnet')} "
             f"| {s['pooled']['uar']:.2f} | {s['pooled']['war']:.2f} | {s['mean']['uar']:.2f} ± {s['std']['uar']:.2f} "
             f"| {s['mean']['war']:.2f} ± {s['std']['war']:.2f} | {len(s['folds'])} | {s.get('epochs') or '-'} | {s.get('seed')} "
             f"| {os.path.basename(os.path.dirname(path))} |"

@@ -8,7 +8,7 @@ than a dict. Files written before the schema existed (version 0: keys
 import dataclasses
 from dataclasses import dataclass, field
 
-from .config import DEFAULT_NUM_BLOCKS, N_MFCC, TRAINING_DEFAULTS
+from .config import DEFAULT_NORMALISE, DEFAULT_NUM_BLOCKS, N_MFCC, TRAINING_DEFAULTS
 from .schema import checked_fields
 
 SCHEMA_VERSION = 1
@@ -81,6 +81,9 @@ class RunConfig:
     weights came from when they are not ours (the authors' released folders).
     `calibrate` holds a stratified tenth of each training part out of training to fit
     the fold's temperature and abstain thresholds on (best-val reuses its validation tenth).
+    `normalise` is the feature normalisation the run trained with (`timnet_keras.normalise`: none,
+    utterance or speaker); test, predict and export of the run apply it to the raw MFCCs. Runs
+    written before it existed are `none`, the authors' features.
     """
 
     data: str
@@ -101,6 +104,7 @@ class RunConfig:
     created: str = ""
     source: str = ""
     calibrate: bool = False
+    normalise: str = DEFAULT_NORMALISE
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -57,21 +57,25 @@ def fold_record_path(run_dir, fold):
 
 # --- writing -------------------------------------------------------------------------------
 
-def run_dir_name(data_name, seed, stamp, variant="timnet", precision="float32"):
-    """`<DATA>[_<variant>][_<precision>]_<seed>_<time>`: a tcn or bfloat16 run does not look like the default one.
+def run_dir_name(data_name, seed, stamp, variant="timnet", precision="float32", normalise="none"):
+    """`<DATA>[_<variant>][_<precision>][_norm-<normalise>]_<seed>_<time>`: a tcn, bfloat16 or normalised run does not
+    look like the default one.
 
     Example:
         >>> run_dir_name("EMODB", 46, "2026-12-03_10-00-00"), run_dir_name("EMODB", 46, "t", "tcn", "bfloat16")
         ('EMODB_46_2026-12-03_10-00-00', 'EMODB_tcn_bfloat16_46_t')
+        >>> run_dir_name("EMODB", 46, "t", normalise="speaker")
+        'EMODB_norm-speaker_46_t'
     """
     parts = [data_name] + ([variant] if variant != "timnet" else []) + ([precision] if precision != "float32" else [])
+    parts += [f"norm-{normalise}"] if normalise != "none" else []
     return "_".join(parts + [str(seed), stamp])
 
 
-def create_run_dir(model_path, data_name, seed, variant="timnet", precision="float32"):
+def create_run_dir(model_path, data_name, seed, variant="timnet", precision="float32", normalise="none"):
     """A new, empty run folder; two runs started in the same second get different ones."""
     os.makedirs(model_path, exist_ok=True)
-    base = os.path.join(model_path, run_dir_name(data_name, seed, time_stamp(), variant, precision))
+    base = os.path.join(model_path, run_dir_name(data_name, seed, time_stamp(), variant, precision, normalise))
     for attempt in range(1, 1000):
         path = base if attempt == 1 else f"{base}_{attempt}"
         try:
@@ -116,6 +120,7 @@ def read_run_config(run_dir):
 
 def _check_consistent(run_config, path):
     """Fields that must agree with each other: a hand edit that breaks one is named, not a traceback later."""
+    from .config import NORMALISATIONS
     from .preprocessor import frames_for
 
     model, problem = run_config.model, None
@@ -126,6 +131,8 @@ def _check_consistent(run_config, path):
         problem = f"features.mean_signal_length {length} gives {frames_for(length)} frames but model.frames is {model.frames}"
     elif model.variant not in MODEL_VARIANTS:
         problem = f"model.variant {model.variant!r} is not one of {', '.join(MODEL_VARIANTS)}"
+    elif run_config.normalise not in NORMALISATIONS:
+        problem = f"normalise {run_config.normalise!r} is not one of {', '.join(NORMALISATIONS)}"
     if problem:
         raise RunStoreError(f"{path}: {problem}; restore it, or remove the run folder and train again")
 
@@ -186,8 +193,9 @@ def describe_run(folder, run_config, n_folds):
     if run_config.source:
         return f"run: {folder} ({run_config.source}; {run_config.data}, {n_folds} folds)"
     created = run_config.created.replace("_", " ") or "date unknown"
+    normalised = f", {run_config.normalise}-normalised features" if run_config.normalise != "none" else ""
     return (f"run: {folder} ({run_config.model.variant}, {run_config.training.epoch} epochs, {n_folds} folds, "
-            f"{run_config.training.precision}, trained {created})")
+            f"{run_config.training.precision}{normalised}, trained {created})")
 
 
 def check_corpus(folder, run_config, data_name):

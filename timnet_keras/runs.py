@@ -10,6 +10,7 @@ from .classifier import TimnetClassifier
 from .checkpoints import load_legacy_weights, save_legacy_weights
 from .errors import RunError
 from .folds import make_folds
+from .normalise import check_raw_cache, check_speakers, fold_views
 from .io import time_stamp, versions
 from .plan import fold_job
 from .record import FoldRecord, with_provenance
@@ -19,12 +20,19 @@ from .trainers import choose_trainer
 
 
 def new_run_config(features, data_name, model_config, training, protocol, selection, seed, split_fold, jit_compile=True,
-                   trainer="sequential", calibrate=False):
-    """The RunConfig of a new training run on a FeatureSet (`calibrate`: hold out calibration rows, see training)."""
+                   trainer="sequential", calibrate=False, normalise="none"):
+    """The RunConfig of a new training run on a FeatureSet (`calibrate`: hold out calibration rows, see training;
+    `normalise`: the feature normalisation, `timnet_keras.normalise`)."""
     return RunConfig(data=data_name, model=model_config, training=training, protocol=protocol, selection=selection,
                      seed=seed, split_fold=split_fold, n_samples=int(len(features.x)), labels=tuple(features.labels),
                      features=features.settings, jit_compile=jit_compile, trainer=trainer, versions=versions(),
-                     command=" ".join(sys.argv), created=time_stamp(), calibrate=calibrate)
+                     command=" ".join(sys.argv), created=time_stamp(), calibrate=calibrate, normalise=normalise)
+
+
+def check_features(features, run_config):
+    """Refuses a cache that is not the raw MFCCs the run normalises (or lacks the speakers `speaker` needs)."""
+    check_raw_cache(features, run_config.normalise, f"the {run_config.data} feature cache")
+    check_speakers(features, run_config.normalise)
 
 
 def train(features, run_config, model_path, result_path, resume=None, log=print, run_eagerly=False):
@@ -39,12 +47,15 @@ def train(features, run_config, model_path, result_path, resume=None, log=print,
         run_config.trainer = trainer
         if run_config.n_samples != len(features.x):
             raise RunError(f"--resume: the run was trained on {run_config.n_samples} samples, the cache has {len(features.x)}")
+        check_features(features, run_config)
     else:
         check_trainable(features)
+        check_features(features, run_config)
         make_folds(features, run_config.protocol, run_config.split_fold, run_config.seed)  # refuse before any folder exists
         run_dir = run_store.create_run_dir(model_path, run_config.data, run_config.seed, run_config.model.variant,
-                                           run_config.training.precision)
-    log(f"run folder: {run_dir} ({run_config.protocol} folds, {run_config.selection_note})")
+                                           run_config.training.precision, run_config.normalise)
+    normalised = f", {run_config.normalise}-normalised features" if run_config.normalise != "none" else ""
+    log(f"run folder: {run_dir} ({run_config.protocol} folds, {run_config.selection_note}{normalised})")
     start = time.time()
     try:
         records = run_cross_validation(features, run_config, run_dir, log=log, run_eagerly=run_eagerly)
@@ -71,7 +82,8 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
 
     Each finished fold leaves its weights (the authors' HDF5 layout) and its record in the run
     folder (see run_store), so a killed run loses at most the folds in progress. The run's
-    `trainer` picks the Trainer (`trainers.choose_trainer`): the grid trains its units the same way.
+    `trainer` picks the Trainer (`trainers.choose_trainer`): the grid trains its units the same way. Each fold
+    trains and tests on the run's normalisation of the features (`normalise.fold_views`).
 
     `run_eagerly` trains without a graph (same numbers up to summation order; tests and debugging).
     """
@@ -85,8 +97,10 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
     done = set(run_store.finished_folds(run_dir, n_folds))
     if done:
         log(f"resuming {run_dir}: folds {sorted(done)} already finished")
+    todo = [(fold, train, test) for fold, (train, test) in enumerate(folds, start=1) if fold not in done]
+    views = fold_views(features, run_config.normalise, [(train, test) for _, train, test in todo])
     jobs = [fold_job(features, train, test, fold, run_config.seed, run_config.selection, run_config.calibrate)
-            for fold, (train, test) in enumerate(folds, start=1) if fold not in done]
+            for fold, train, test in todo]
 
     def keep(model, record):
         record = with_provenance(record, run_config.training, run_config.model, run_config.selection, run_config.protocol)
@@ -99,7 +113,7 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
     if jobs:
         trainer = choose_trainer(run_config.trainer, run_config.model, run_config.training, run_config.seed,
                                  run_config.selection, run_config.jit_compile, run_eagerly)
-        trainer.train(features, jobs, on_fold=keep, checkpoint=run_store.batched_checkpoint_path(run_dir), log=log)
+        trainer.train(views, jobs, on_fold=keep, checkpoint=run_store.batched_checkpoint_path(run_dir), log=log)
     return [run_store.read_fold_record(run_dir, fold) for fold in range(1, n_folds + 1)]
 
 
@@ -109,7 +123,8 @@ def test(features, test_path, result_path, data_name=None, seed=None, tsne=False
     `test_path` is our run folder or the authors' weights folder of corpus `data_name`
     (then `seed` overrides the table's seed). `tsne` draws the paper's Fig. 3 into tsne.png, one panel
     per fold model (its own test fold in its own representation space), the points in tsne.csv;
-    `fold` draws fold `fold`'s panel alone (every fold is still scored).
+    `fold` draws fold `fold`'s panel alone (every fold is still scored). The run's normalisation
+    is applied to each fold as in training (`normalise.fold_views`).
     """
     run_config, weight_files = run_store.read_saved_run(test_path, corpus=data_name, seed=seed)
     if run_config.n_samples is not None and run_config.n_samples != len(features.x):
@@ -119,6 +134,7 @@ def test(features, test_path, result_path, data_name=None, seed=None, tsne=False
         length = (run_config.features or {}).get("mean_signal_length")
         raise RunError(f"the {run_config.data} cache has {features.x.shape[1]} frames per utterance, {test_path} was trained "
                        f"on {run_config.model.frames}: re-extract it" + (f" with --mean_signal_length {length}" if length else ""))
+    check_features(features, run_config)
     folds = make_folds(features, run_config.protocol, run_config.split_fold, run_config.seed)
     if len(folds) != len(weight_files):
         raise RunError(f"{test_path} holds {len(weight_files)} fold weights but the protocol gives {len(folds)} folds")
@@ -129,9 +145,10 @@ def test(features, test_path, result_path, data_name=None, seed=None, tsne=False
     classifier = TimnetClassifier.from_model_config(run_config.model)
     calibrations = run_store.fold_calibrations(weight_files)  # each fold's fitted temperature, when it has one
     records, representations = [], {}
-    for k, ((_, test_idx), path, calibration) in enumerate(zip(folds, weight_files, calibrations), start=1):
+    views = fold_views(features, run_config.normalise, folds)
+    for k, ((_, test_idx), path, calibration, view) in enumerate(zip(folds, weight_files, calibrations, views), start=1):
         load_legacy_weights(classifier, path)
-        x = features.x[test_idx]
+        x = view.x[test_idx]
         probabilities = np.asarray(classifier.predict(x, batch_size=64, verbose=0))
         records.append(FoldRecord(k, test_idx, features.classes[test_idx], probabilities, calibration=calibration))
         if tsne and fold in (None, k):  # this fold's model, this fold's utterances: one representation space

@@ -7,7 +7,10 @@ each window goes through the same preprocessing as an utterance (centre
 padded or cropped to the model's length). A window whose loudness is below
 `silence_db` (RMS in dB relative to full scale; default -45 dBFS, about
 the level of a quiet room on a close microphone, 30 dB under normal speech)
-is marked silent instead of getting an emotion.
+is marked silent instead of getting an emotion. A run with normalised features
+(`normalise`) has each window normalised its way: `utterance` over the
+window's own frames; `speaker` with the statistics given (an enrolment's), or
+those of all the windows of the recordings given together (`timeline_statistics`).
 """
 import math
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ class WindowPrediction:
     probabilities: dict  # label -> probability (all labels, also for silent windows)
     confidence: float = float("nan")  # the calibrated top probability
     abstain: str = ""  # why not to trust this window ("silence" for a silent one; see `abstain`), "" for no reason
+    normalisation: str = ""  # how its features were normalised (`prediction.normalisation_note`); "" for raw MFCCs
 
     @property
     def silent(self):
@@ -61,19 +65,52 @@ def window_bounds(n_samples, sample_rate, window, hop):
     return [(s, s + size) for s in starts]
 
 
-def predict_timeline(classifier, path, window, hop, silence_db=SILENCE_DB, batch_size=64):
-    """[WindowPrediction] over the whole recording at `path`, each with its confidence and abstain reason."""
+def window_features(preprocessor, path, window, hop):
+    """(signal, bounds, pieces, raw features) of the windows over the recording at `path`."""
+    signal = preprocessor.load(path)
+    bounds = window_bounds(len(signal), preprocessor.sample_rate, window, hop)
+    pieces = [signal[a:b] for a, b in bounds]
+    return signal, bounds, pieces, np.stack([preprocessor.signal_features(piece) for piece in pieces])
+
+
+def timeline_statistics(preprocessor, paths, window, hop):
+    """(Statistics, errors): a speaker's from every window of the readable recordings `paths`, taken together."""
+    from .normalise import frame_statistics
+    from .preprocessor import BadAudioError
+
+    features, errors, files = [], [], 0
+    for path in paths:
+        try:
+            features.append(window_features(preprocessor, path, window, hop)[3])
+            files += 1
+        except BadAudioError as error:
+            errors.append(str(error))
+    if not features:
+        return None, errors
+    x = np.concatenate(features)
+    return frame_statistics(x, f"the {len(x)} windows of the {files} recording{'s' if files != 1 else ''} given "
+                               f"together (taken to be one speaker)"), errors
+
+
+def predict_timeline(classifier, path, window, hop, silence_db=SILENCE_DB, batch_size=64, statistics=None):
+    """[WindowPrediction] over the whole recording at `path`, each with its confidence and abstain reason.
+
+    `statistics`: a speaker's (`normalise.Statistics`) for a run with speaker normalisation; without
+    them, the recording's own windows give them.
+    """
     from .abstain import SILENCE, abstain_reason, native_rate, signal_reasons
+    from .normalise import frame_statistics
+    from .prediction import normalisation_note
 
     preprocessor = classifier.preprocessor
     rate_of_file = native_rate(path)
     thresholds = getattr(classifier, "abstain_thresholds", None)
-    signal = preprocessor.load(path)
+    signal, bounds, pieces, features = window_features(preprocessor, path, window, hop)
     rate = preprocessor.sample_rate
-    bounds = window_bounds(len(signal), rate, window, hop)
-    pieces = [signal[a:b] for a, b in bounds]
-    features = np.stack([preprocessor.signal_features(piece) for piece in pieces])
-    probabilities = classifier.predict(features, batch_size=batch_size, verbose=0)
+    if preprocessor.normalise == "speaker" and statistics is None:
+        statistics = frame_statistics(features, f"the {len(features)} windows of {path}")
+    note = normalisation_note(preprocessor, statistics)
+    probabilities = classifier.predict(preprocessor.normalised(features, statistics), batch_size=batch_size, verbose=0)
     rows = []
     for (a, b), piece, p in zip(bounds, pieces, probabilities):
         level = level_db(piece)
@@ -82,7 +119,7 @@ def predict_timeline(classifier, path, window, hop, silence_db=SILENCE_DB, batch
         label = SILENT if abstain == SILENCE else classifier.labels[int(np.argmax(p))]
         rows.append(WindowPrediction(path, round(a / rate, 3), round(b / rate, 3), label, round(level, 1),
                                      {name: round(float(v), 4) for name, v in zip(classifier.labels, p)},
-                                     round(float(np.max(p)), 4), abstain))
+                                     round(float(np.max(p)), 4), abstain, note))
     return rows
 
 
@@ -126,14 +163,17 @@ def timeline_text(rows, json_format=False):
     import io
     import json
 
+    normalised = any(r.normalisation for r in rows)  # its column (key) only for a run with normalised features
     if json_format:  # digital silence has no level in dB: null, since JSON has no -Infinity
-        return json.dumps([{**r.__dict__, "level_db": r.level_db if math.isfinite(r.level_db) else None,
+        return json.dumps([{**{k: v for k, v in r.__dict__.items() if k != "normalisation" or normalised},
+                            "level_db": r.level_db if math.isfinite(r.level_db) else None,
                             "silent": r.silent} for r in rows], indent=1, allow_nan=False)
     labels = list(rows[0].probabilities) if rows else []
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["file", "start", "end", "label", "level_db", "confidence", "abstain", *labels])
+    writer.writerow(["file", "start", "end", "label", "level_db", "confidence", "abstain",
+                     *(["normalisation"] if normalised else []), *labels])
     for r in rows:
         writer.writerow([r.file, f"{r.start:.3f}", f"{r.end:.3f}", r.label, f"{r.level_db:.1f}", f"{r.confidence:.4f}",
-                         r.abstain, *(f"{r.probabilities[k]:.4f}" for k in labels)])
+                         r.abstain, *([r.normalisation] if normalised else []), *(f"{r.probabilities[k]:.4f}" for k in labels)])
     return out.getvalue()

@@ -14,7 +14,7 @@ from .classifier import TimnetClassifier
 from .errors import RunError
 from .jax_compiler import configure_jax_compiler
 from .padding import padded_batches
-from .plan import (build_loss, build_optimizer, calibrate_fold, check_selection, curve_point, epoch_orders, fresh_weights,
+from .plan import (job_features, build_loss, build_optimizer, calibrate_fold, check_selection, curve_point, epoch_orders, fresh_weights,
                    precision_policy, predict_padded, reset_dropout_streams, seed_everything, _check_precision)
 from .record import FoldRecord
 
@@ -78,6 +78,8 @@ class SequentialTrainer:
     def train(self, features, jobs, on_fold=None, checkpoint=None, desc=None, log=None):
         """The `Trainer` contract: trains `jobs` (plan.FoldJobs over FeatureSet `features`) one after another.
 
+        `features` may be a list with one FeatureSet per job (`plan.job_features`: a fold's normalisation).
+
         Each finished fold's FoldRecord is passed to `on_fold(model, record)` (the run folder saves it)
         before the next starts; returns the records in order. `checkpoint` is the batched trainer's
         (a fold here is its own checkpoint), `log` its resume message.
@@ -85,7 +87,7 @@ class SequentialTrainer:
         if self.model is None:
             self.warm_up()
         records = []
-        for job in jobs:
+        for job, features in zip(jobs, job_features(features, jobs)):
             start = time.time()
             select = None
             if self.selection == "best-val":
