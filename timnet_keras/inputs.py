@@ -4,6 +4,7 @@ Each check runs once, where the input enters, before any backend is loaded
 or any file is written, and raises `InputError` with one sentence that names
 the input and says what to do. No Keras here: a wrong flag costs no start-up.
 """
+import argparse
 import re
 
 import numpy as np
@@ -128,3 +129,43 @@ def audio_array(signal, sample_rate, what="signal"):
         raise InputError(f"{what}: samples reach {peak:.3g}; float audio lies in [-1, 1] (give integer PCM as an "
                          f"integer array)")
     return array.astype(np.float32)
+
+
+# --- flag types: argparse turns their ArgumentTypeError into one `error:` line naming the flag ---
+
+def at_least(low, kind=int):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
+        return value
+
+    return parse
+
+
+def within(low, high, include_low=True):
+    """A float in [low, high) (or (low, high) when not include_low)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not ((value >= low if include_low else value > low) and value < high):
+            raise argparse.ArgumentTypeError(f"must be in {'[' if include_low else '('}{low}, {high}), got {text}")
+        return value
+
+    return parse
+
+
+positive = within(0, float("inf"), include_low=False)
+MAX_SEED = 2**31 - 1 - 10_000  # fold k draws from seed + k, and NumPy takes seeds below 2**32
+
+
+def seed_value(text):
+    value = at_least(0)(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEED}, got {text}")
+    return value
