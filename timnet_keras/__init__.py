@@ -5,7 +5,7 @@ The three objects (KerasHub's split):
     TimnetBackbone    MFCCs -> the fused representation
     TimnetClassifier  backbone + head + preprocessor + labels: audio -> emotions
 
-They load lazily, so `timnet_keras.extract` runs without importing Keras.
+They load lazily, so `timnet_keras.features.extract` runs without importing Keras.
 """
 __version__ = "0.2.0"
 

@@ -1,7 +1,7 @@
 """`python -m timnet_keras ...` is `timnet ...` (Code/main.py)."""
 import sys
 
-from .cli import main
+from timnet_keras.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

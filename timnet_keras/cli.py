@@ -8,13 +8,13 @@ Every expected failure ends in a one-line `error: ...` and exit status 2.
 import argparse
 import sys
 
-from . import commands
-from .commands import DEFAULT_DATA, EXIT_ERROR
-from .config import (BACKENDS, DEFAULT_NORMALISE, EXECUTORS, EXPORT_FORMATS, EXPORT_INPUTS, FOLD_PROTOCOLS, GRID_PROTOCOLS,
+from timnet_keras import commands
+from timnet_keras.commands import DEFAULT_DATA, EXIT_ERROR
+from timnet_keras.config import (BACKENDS, DEFAULT_NORMALISE, EXECUTORS, EXPORT_FORMATS, EXPORT_INPUTS, FOLD_PROTOCOLS, GRID_PROTOCOLS,
                      MODEL_VARIANTS, MODES, NORMALISATIONS, PRECISIONS, SELECTIONS, TRAINERS, TRAINING_DEFAULTS,
                      known_corpus_names)
-from .errors import TimnetError
-from .inputs import at_least, positive, seed_value, within
+from timnet_keras.errors import TimnetError
+from timnet_keras.inputs import at_least, positive, seed_value, within
 
 
 # --- flag types: a bad value is one `error:` line naming the flag, exit status 2 --------------
@@ -262,8 +262,8 @@ def summarize_main(argv=None):
     args = p.parse_args(argv)
 
     def summarize(_):
-        from .io import write_text_atomic
-        from .results import summarize_results
+        from timnet_keras.io import write_text_atomic
+        from timnet_keras.runs.results import summarize_results
 
         table = summarize_results(args.result_path)
         print(table)

@@ -6,10 +6,10 @@ line and exit status 2, printed by `cli`.
 import os
 import sys
 
-from .config import canonical_name, default_num_blocks, default_seed, known_corpus_names
-from .device import setup_device
-from .errors import InputError
-from .inputs import check_data_name
+from timnet_keras.config import canonical_name, default_num_blocks, default_seed, known_corpus_names
+from timnet_keras.device import setup_device
+from timnet_keras.errors import InputError
+from timnet_keras.inputs import check_data_name
 
 EXIT_ERROR = 2
 DEFAULT_DATA = "EMODB"  # the authors' main.py default
@@ -29,7 +29,7 @@ def _data_name(name):
 
 def extract(args, parser):
     """`Code/extract_feature.py` after parsing: the cache of one corpus."""
-    from .extract import extract_to_cache
+    from timnet_keras.features.extract import extract_to_cache
 
     name = _data_name(check_data_name(args.data_name, "--data_name"))
     wav_dir = args.wav_dir or os.path.join("SER_WAV_DATA", name)
@@ -38,7 +38,7 @@ def extract(args, parser):
               f"{wav_dir} does not exist; pass --wav_dir PATH")
     length = args.mean_signal_length
     if length not in (None, "auto"):
-        from .config import N_FFT
+        from timnet_keras.config import N_FFT
 
         try:
             length = int(length)
@@ -46,7 +46,7 @@ def extract(args, parser):
                 raise ValueError(f"must be at least {N_FFT}")
         except ValueError as error:
             parser.error(f"argument --mean_signal_length: {error} (or 'auto')")
-    from .inputs import label_list, speaker_pattern
+    from timnet_keras.inputs import label_list, speaker_pattern
 
     labels = label_list(args.labels) if args.labels is not None else None
     if args.speaker_regex is not None:
@@ -64,7 +64,7 @@ def extract(args, parser):
 # --- main.py
 
 def _model_config(args, name, frames, n_mfcc, num_classes):
-    from .run_config import ModelConfig
+    from timnet_keras.runs.run_config import ModelConfig
 
     return ModelConfig(frames=int(frames), n_mfcc=int(n_mfcc), num_classes=int(num_classes),
                        num_blocks=args.dilation_size or default_num_blocks(name), filters=args.filter_size,
@@ -73,14 +73,14 @@ def _model_config(args, name, frames, n_mfcc, num_classes):
 
 
 def _training(args):
-    from .run_config import TrainingConfig
+    from timnet_keras.runs.run_config import TrainingConfig
 
     return TrainingConfig(lr=args.lr, beta1=args.beta1, beta2=args.beta2, batch_size=args.batch_size, epoch=args.epoch,
                           precision=args.precision)
 
 
 def _trainer(args):
-    from .trainers import resolve_trainer
+    from timnet_keras.training.trainers import resolve_trainer
 
     if args.run_eagerly or not args.jit_compile:  # no graph, or no XLA: the fold-after-fold trainer
         flag = "--run-eagerly" if args.run_eagerly else "--no-xla"
@@ -97,28 +97,28 @@ def _seed(args, name):
 
 def _features(args, name):
     """The corpus' cache; extracted first from --wav_dir, or generated for DEMO, when missing."""
-    from .extract import cached_or_extracted
+    from timnet_keras.features.extract import cached_or_extracted
 
     return cached_or_extracted(name, args.mfcc_path, args.wav_dir, args.allow_pickle)
 
 
 def run_main(args, argv):
     """`Code/main.py` after parsing: the mode's work (`argv` for --resume's check of the flags typed)."""
-    from .inputs import check_window
+    from timnet_keras.inputs import check_window
 
     check_window(args.window, args.hop, args.silence_db)
     if args.mode == "cross":
         return _cross(args)
     name = _data_name(check_data_name(args.data, "--data") if args.data is not None else DEFAULT_DATA)
     if args.mode == "train" and args.resume and args.data is None:
-        from .run_store import read_run_config
+        from timnet_keras.runs.store import read_run_config
 
         name = read_run_config(args.resume.rstrip("/")).data  # the run knows its corpus
     test_path = None
     if args.mode in ("test", "predict", "export"):
         _check_output(args)
         test_path, name = _chosen_run(args, name)
-    from .cache import cache_path
+    from timnet_keras.features.cache import cache_path
 
     if args.mode != "predict" and canonical_name(name) is None and not os.path.isfile(cache_path(args.mfcc_path, name)) \
             and not args.wav_dir:
@@ -129,12 +129,12 @@ def run_main(args, argv):
     if args.mode == "export":
         return _export(args, name, test_path)
     setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
-    from . import runs
+    from timnet_keras.runs import modes as runs
 
     features = _features(args, name)
     seed = _seed(args, name)
     if args.mode == "train":
-        from .inputs import check_activation
+        from timnet_keras.inputs import check_activation
 
         check_activation(args.activation)
         model_config = _model_config(args, name, *features.x.shape[1:], len(features.labels))
@@ -167,7 +167,7 @@ def _typed_flags(argv):
 
 def _check_resume_flags(args, argv, requested):
     """Refuses --resume with flags that differ from the run's stored configuration (unless --force)."""
-    from .run_store import read_run_config
+    from timnet_keras.runs.store import read_run_config
 
     stored = read_run_config(args.resume.rstrip("/"))
     value = lambda config, path: getattr(getattr(config, path.split(".")[0]), path.split(".")[1]) if "." in path else getattr(config, path)
@@ -191,7 +191,7 @@ def _new_path(path):
 def _check_output(args):
     """--output of predict (a file in an existing folder) and export (a new folder, or an earlier export of ours)."""
     if args.mode == "export":
-        from .export import check_export_request
+        from timnet_keras.model.export import check_export_request
 
         check_export_request(args.format, args.input)
         if not args.output:
@@ -199,14 +199,14 @@ def _check_output(args):
         if os.path.lexists(args.output):
             if not args.overwrite:
                 _fail(f"--output {args.output} exists; choose another folder or add --overwrite")
-            from .export import refuse_to_replace
+            from timnet_keras.model.export import refuse_to_replace
 
             refuse_to_replace(args.output)
     elif args.mode == "predict" and args.output:
         if os.path.isdir(args.output):
             _fail(f"--output {args.output} is a folder; name a .csv or .json file to write")
         if os.path.lexists(args.output):
-            from .prediction import is_predictions_file
+            from timnet_keras.runs.prediction import is_predictions_file
 
             if not args.overwrite:
                 _fail(f"--output {args.output} exists; choose another name or add --overwrite")
@@ -223,7 +223,7 @@ def _chosen_run(args, name):
 
     Our run knows its corpus; --data, when given, must agree with it (and with an authors' folder's name).
     """
-    from . import run_store
+    from timnet_keras.runs import store as run_store
 
     test_path = os.path.normpath(args.test_path) if args.test_path else run_store.newest_run(args.model_path, name)
     run_config, files = run_store.read_saved_run(test_path, corpus=name)
@@ -236,7 +236,7 @@ def _chosen_run(args, name):
 
 
 def _predict(args, name, test_path):
-    from .corpora import audio_files
+    from timnet_keras.features.corpora import audio_files
 
     paths = list(args.wav or [])
     if args.wav_dir:
@@ -250,7 +250,7 @@ def _predict(args, name, test_path):
         _fail(f"--wav: no such file: {', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}")
     _check_enrol(args, test_path)
     setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
-    from . import prediction
+    from timnet_keras.runs import prediction
 
     classifier = _saved_classifier(test_path, name)
     if args.window:
@@ -277,7 +277,7 @@ def _check_enrol(args, test_path):
     """--enrol names a folder, and the run normalises by speaker; checked before the backend starts."""
     if args.enrol is None:
         return
-    from . import run_store
+    from timnet_keras.runs import store as run_store
 
     normalise = run_store.read_run_config(test_path).normalise if run_store.is_run_dir(test_path) else "none"
     if normalise != "speaker":
@@ -289,8 +289,8 @@ def _check_enrol(args, test_path):
 
 def _saved_classifier(test_path, name, fold=None):
     """The classifier of a run of ours or an authors' folder of corpus `name`."""
-    from . import run_store
-    from .classifier import TimnetClassifier
+    from timnet_keras.runs import store as run_store
+    from timnet_keras.model.classifier import TimnetClassifier
 
     if run_store.is_run_dir(test_path):
         return TimnetClassifier.from_run(test_path, fold=fold)
@@ -298,15 +298,15 @@ def _saved_classifier(test_path, name, fold=None):
 
 
 def _predict_timeline(args, classifier, paths):
-    from .io import time_stamp, write_text_atomic
-    from .preprocessor import BadAudioError
-    from .timeline import SILENCE_DB, plot_timeline, predict_timeline, timeline_text
+    from timnet_keras.io import time_stamp, write_text_atomic
+    from timnet_keras.features.preprocessor import BadAudioError
+    from timnet_keras.runs.timeline import SILENCE_DB, plot_timeline, predict_timeline, timeline_text
 
     silence = SILENCE_DB if args.silence_db is None else args.silence_db
     statistics = None
     if classifier.preprocessor.normalise == "speaker":  # one speaker's statistics for every window of every file
-        from .prediction import enrolment_statistics
-        from .timeline import timeline_statistics
+        from timnet_keras.runs.prediction import enrolment_statistics
+        from timnet_keras.runs.timeline import timeline_statistics
 
         statistics, errors = (enrolment_statistics(classifier.preprocessor, args.enrol) if args.enrol else
                               timeline_statistics(classifier.preprocessor, paths, args.window, args.hop))
@@ -341,8 +341,8 @@ def _predict_timeline(args, classifier, paths):
 
 
 def _export(args, name, test_path):
-    from . import run_store
-    from .export import check_exportable
+    from timnet_keras.runs import store as run_store
+    from timnet_keras.model.export import check_exportable
 
     if run_store.is_run_dir(test_path):  # before the backend starts
         check_exportable(run_store.read_run_config(test_path).normalise)
@@ -364,9 +364,9 @@ def _cross(args):
         _fail(f"--source and --target are both {_data_name(args.source)}: a cross-corpus result needs two corpora "
               f"(for one corpus, --mode train gives its cross-validated figure)")
     setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
-    from .cache import cache_path, load_features
-    from .config import DEFAULT_SEED
-    from .cross_corpus import cross_corpus, cross_corpus_pairs, write_cross_results
+    from timnet_keras.features.cache import cache_path, load_features
+    from timnet_keras.config import DEFAULT_SEED
+    from timnet_keras.paper.cross_corpus import cross_corpus, cross_corpus_pairs, write_cross_results
 
     pairs = cross_corpus_pairs(args.source, args.target or "")
     needed = sorted({n for pair in pairs for n in pair})
@@ -394,13 +394,13 @@ def _cross(args):
 
 def reproduce_grid(args):
     """`Code/reproduce.py` after parsing: the grid's report, dry run or units."""
-    from .grid import GridSpec, expand, parse_normalisations, parse_protocols, parse_tables
-    from .registry import finished_units, pending_units
+    from timnet_keras.paper.grid import GridSpec, expand, parse_normalisations, parse_protocols, parse_tables
+    from timnet_keras.paper.registry import finished_units, pending_units
 
     corpora = tuple(_data_name(name.strip()) for name in args.corpora.split(",") if name.strip())
     if not corpora:
         _fail("--corpora: name at least one corpus")
-    from .cache import cache_path
+    from timnet_keras.features.cache import cache_path
 
     unknown = [c for c in corpora if canonical_name(c) is None and not os.path.isfile(cache_path(args.mfcc_path, c))]
     if unknown:
@@ -411,7 +411,7 @@ def reproduce_grid(args):
     spec = GridSpec(parse_tables(args.table), corpora, args.seeds, args.epoch, args.split_fold, args.precision,
                     parse_protocols(args.protocol), parse_normalisations(args.normalise))
     if args.report_only:
-        from .reproduction import write_report
+        from timnet_keras.paper.reproduction import write_report
 
         print(f"report: {write_report(args.registry, args.report)}")
         return 0
@@ -426,7 +426,7 @@ def reproduce_grid(args):
             print(f"{status}  {unit.key}{shared}")
         return 0
     setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
-    from .reproduction import reproduce
+    from timnet_keras.paper.reproduction import reproduce
 
     options = dict(jit_compile=args.jit_compile, run_eagerly=args.run_eagerly, trainer=_trainer(args))
     if args.executor == "ray":

@@ -20,7 +20,7 @@ DEFAULT_SEED = 46
 DEFAULT_NUM_BLOCKS = 8
 
 
-# Feature normalisation (`--normalise`, `timnet_keras.normalise`): the one table of the options, and what each
+# Feature normalisation (`--normalise`, `timnet_keras.features.normalise`): the one table of the options, and what each
 # one's statistics see. Every cache holds the raw MFCCs; a run applies its option after loading.
 NORMALISATIONS = {
     "none": "the authors' raw MFCCs (the default): nothing standardised, bit for bit their pipeline",
@@ -61,7 +61,7 @@ CORPORA = {
             aliases=("RAVDESS",),
         ),
         CorpusSpec("SAVEE", ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"), 130000, 44),
-        # Built-in synthetic corpus (timnet_keras.demo): 1-3 s utterances.
+        # Built-in synthetic corpus (timnet_keras.features.demo): 1-3 s utterances.
         CorpusSpec("DEMO", ("angry", "happy", "neutral", "sad"), 44100, 46),
     )
 }

@@ -15,8 +15,8 @@ import re
 import sys
 import tempfile
 
-from .errors import InputError
-from .inputs import check_gpu
+from timnet_keras.errors import InputError
+from timnet_keras.inputs import check_gpu
 
 # Start-up lines of TensorFlow, XLA and CUDA stubs that say nothing about the user's run.
 STARTUP_NOISE = re.compile("|".join([
@@ -87,7 +87,7 @@ def setup_device(gpu=None, backend=None, precision="float32", verbose=False):
         else:
             import jax
 
-            from .jax_compiler import configure_jax_compiler
+            from timnet_keras.training.jax_compiler import configure_jax_compiler
 
             configure_jax_compiler()  # before JAX starts its backend: the schedule is read then
             version = jax.__version__

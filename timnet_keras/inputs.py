@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from .errors import InputError
+from timnet_keras.errors import InputError
 
 MAX_DBFS = 0.0
 MAX_FLOAT_PEAK = 1e6  # float samples far beyond full scale overflow the float32 power spectrum into NaN  # a level above full scale cannot be measured in a recording

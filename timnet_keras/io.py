@@ -67,7 +67,7 @@ def versions():
     import keras
     import sklearn
 
-    from . import __version__
+    from timnet_keras import __version__
 
     return {
         "timnet_keras": __version__,

@@ -8,7 +8,7 @@ import dataclasses
 import types
 import typing
 
-from .errors import RecordError  # noqa: F401  (raised here; callers import it from here too)
+from timnet_keras.errors import RecordError  # noqa: F401  (raised here; callers import it from here too)
 
 
 def _accepts(kind, value):

@@ -1,0 +1,1 @@
+"""The network: TIM-Net's layers and backbone, the classifier task, the authors' weight format, export."""

@@ -1,0 +1,1 @@
+"""The paper's figures and their reproduction: the grid, its registry, executors, report, baselines."""

@@ -1,0 +1,1 @@
+"""Run folders and the modes on them: train, test, predict; results, plots, timelines."""
