@@ -20,7 +20,7 @@ install: $(STAMP)
 # The JAX pass runs beside the TensorFlow pass (its own temp folder and log): the suite is mostly
 # single-threaded start-up and tracing, so two passes on two cores finish sooner than one after the other.
 test: $(STAMP)
-	@KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider --basetemp=.pytest-jax --durations=5 -m "$(JAX_SELECTION)" tests timnet_keras/batched.py \
+	@KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider --basetemp=.pytest-jax --durations=5 -m "$(JAX_SELECTION)" tests timnet_keras/training/batched.py \
 		> .pytest-jax.log 2>&1 & \
 	jax=$$!; $(PY) -m pytest -q --durations=10 -m "not jax_pass"; tf=$$?; wait $$jax; jx=$$?; \
 	echo "--- on the JAX backend: layers, backbone, classifier, training, padding, the batched trainer; slow backend-agnostic tests ---"; \

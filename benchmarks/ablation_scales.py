@@ -22,20 +22,20 @@ parser.add_argument("--mfcc_path", default=os.path.join(REPO, "MFCC"))
 parser.add_argument("--variants", default="timnet,tcn,no_bd,no_ms,no_df")
 args = parser.parse_args()
 
-from timnet_keras.backbone import VARIANTS  # noqa: E402
-from timnet_keras.cache import cache_path, load_features  # noqa: E402
+from timnet_keras.model.backbone import VARIANTS  # noqa: E402
+from timnet_keras.features.cache import cache_path, load_features  # noqa: E402
 from timnet_keras.config import default_seed  # noqa: E402
-from timnet_keras.diagnostics import activation_scales  # noqa: E402
-from timnet_keras.folds import make_folds  # noqa: E402
-from timnet_keras.run_config import ModelConfig, TrainingConfig  # noqa: E402
-from timnet_keras.plan import fresh_weights  # noqa: E402
-from timnet_keras.training import SequentialTrainer  # noqa: E402
-from timnet_keras.classifier import TimnetClassifier  # noqa: E402
+from timnet_keras.runs.diagnostics import activation_scales  # noqa: E402
+from timnet_keras.training.folds import make_folds  # noqa: E402
+from timnet_keras.runs.run_config import ModelConfig, TrainingConfig  # noqa: E402
+from timnet_keras.training.plan import fresh_weights  # noqa: E402
+from timnet_keras.training.sequential import SequentialTrainer  # noqa: E402
+from timnet_keras.model.classifier import TimnetClassifier  # noqa: E402
 
 if not os.path.isfile(cache_path(args.mfcc_path, args.data)):
     if args.data != "EMODB" or not os.path.isdir(EMODB_WAV):
         sys.exit(f"skipped: no {cache_path(args.mfcc_path, args.data)}")
-    from timnet_keras.extract import extract_to_cache
+    from timnet_keras.features.extract import extract_to_cache
 
     extract_to_cache("EMODB", args.mfcc_path, wav_dir=EMODB_WAV)
 features = load_features(args.mfcc_path, args.data)

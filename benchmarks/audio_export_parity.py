@@ -11,7 +11,7 @@ DEMO: a calibrated DEMO run trained here (3 folds, 5 epochs, 2 blocks; each memb
 temperature), scored on 40 DEMO recordings of another seed (1-3 s, padded or cropped to 2 s).
 EMODB: the authors' EMODB_46 weights, all ten folds averaged (the export's default), on every
 K-th Emo-DB recording (default all 535), loaded as librosa.load(path, sr=22050) does
-(`timnet_keras.mfcc.load`: 16 kHz resampled with soxr_hq), as the export's input asks.
+(`timnet_keras.features.mfcc.load`: 16 kHz resampled with soxr_hq), as the export's input asks.
 
 Measured (2-core CPU shared with other jobs, TensorFlow 2.21, onnxruntime 1.32, tf2onnx 1.17; README):
     DEMO, 40 recordings, 3-fold calibrated ensemble: labels ONNX 40/40, SavedModel 40/40;
@@ -39,7 +39,7 @@ def parity(name, classifier, paths, signals, work):
     import onnxruntime
     import tensorflow as tf
 
-    from timnet_keras.mfcc_graph import MfccGraph
+    from timnet_keras.model.mfcc_graph import MfccGraph
 
     start = time.perf_counter()
     expected = classifier.predict_files(paths)
@@ -79,11 +79,11 @@ def _size(path):
 
 def demo(work):
     from timnet_keras import cli
-    from timnet_keras.cache import save_feature_cache
-    from timnet_keras.classifier import TimnetClassifier
-    from timnet_keras.demo import write_demo_wavs
-    from timnet_keras.extract import demo_features
-    from timnet_keras.mfcc import load
+    from timnet_keras.features.cache import save_feature_cache
+    from timnet_keras.model.classifier import TimnetClassifier
+    from timnet_keras.features.demo import write_demo_wavs
+    from timnet_keras.features.extract import demo_features
+    from timnet_keras.features.mfcc import load
 
     save_feature_cache(os.path.join(work, "MFCC", "DEMO.npz"), demo_features(n_utterances=60))
     flags = ["--mfcc_path", os.path.join(work, "MFCC"), "--model_path", os.path.join(work, "Models"),
@@ -98,8 +98,8 @@ def demo(work):
 
 
 def emodb(work, every):
-    from timnet_keras.classifier import TimnetClassifier
-    from timnet_keras.mfcc import load
+    from timnet_keras.model.classifier import TimnetClassifier
+    from timnet_keras.features.mfcc import load
 
     if not (os.path.isdir(EMODB_WAV) and os.path.isdir(EMODB_46)):
         print("EMODB: skipped, needs ../shared (Emo-DB and EMODB_46)")

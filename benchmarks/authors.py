@@ -92,7 +92,7 @@ def workspace(args, mfcc_cache, wav_root=None):
     cache = np.load(mfcc_cache, allow_pickle=False)
     np.save(os.path.join(work, "MFCC", "EMODB.npy"), {"x": cache["x"], "y": cache["y"]}, allow_pickle=True)
     if wav_root:
-        from timnet_keras.corpora import read_corpus
+        from timnet_keras.features.corpora import read_corpus
 
         _, utterances = read_corpus("EMODB", wav_root)
         for utterance in utterances:

@@ -28,10 +28,10 @@ def main():
     import keras
     import numpy as np
 
-    from timnet_keras.extract import corpus_features
-    from timnet_keras.folds import make_folds
-    from timnet_keras.run_config import ModelConfig, TrainingConfig
-    from timnet_keras.training import SequentialTrainer
+    from timnet_keras.features.extract import corpus_features
+    from timnet_keras.training.folds import make_folds
+    from timnet_keras.runs.run_config import ModelConfig, TrainingConfig
+    from timnet_keras.training.sequential import SequentialTrainer
 
     features = corpus_features("EMODB", EMODB_WAV, log=lambda *_: None)
     train, test = make_folds(features, "kfold", 10, 46)[0]

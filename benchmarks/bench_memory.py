@@ -29,8 +29,8 @@ phases = [("start", rss())]
 import keras
 phases.append(("import keras (" + keras.backend.backend() + ")", rss()))
 sys.path.insert(0, sys.argv[1])
-from timnet_keras.run_config import ModelConfig, TrainingConfig
-from timnet_keras.training import SequentialTrainer
+from timnet_keras.runs.run_config import ModelConfig, TrainingConfig
+from timnet_keras.training.sequential import SequentialTrainer
 trainer = SequentialTrainer(ModelConfig(frames=188, num_classes=7), TrainingConfig(batch_size=64, epoch=1), 46)
 trainer.compiled_model()
 phases.append(("build and compile the model", rss()))

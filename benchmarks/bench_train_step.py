@@ -22,8 +22,8 @@ parser.add_argument("--precision", default="float32", choices=("float32", "bfloa
 authors.add_arguments(parser)
 args = parser.parse_args()
 
-from timnet_keras.run_config import ModelConfig, TrainingConfig  # noqa: E402
-from timnet_keras.training import SequentialTrainer  # noqa: E402
+from timnet_keras.runs.run_config import ModelConfig, TrainingConfig  # noqa: E402
+from timnet_keras.training.sequential import SequentialTrainer  # noqa: E402
 
 trainer = SequentialTrainer(ModelConfig(frames=188, num_classes=7), TrainingConfig(batch_size=64, epoch=1, precision=args.precision), 46,
                       "last", args.jit)

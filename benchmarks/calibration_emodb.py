@@ -42,20 +42,20 @@ def main(argv=None):
                    help="lower bound of the temperature search (default: calibration.TEMPERATURE_BOUNDS, 0.05)")
     args = p.parse_args(argv)
 
-    from timnet_keras.cache import cache_path, load_feature_cache, save_feature_cache
-    from timnet_keras.calibration import TEMPERATURE_BOUNDS, apply_temperature, fit_calibration
-    from timnet_keras.checkpoints import load_legacy_weights
-    from timnet_keras.classifier import TimnetClassifier
-    from timnet_keras.evaluation import calibration_scores, war
-    from timnet_keras.folds import make_folds
-    from timnet_keras.run_store import read_saved_run
-    from timnet_keras.plan import validation_split
+    from timnet_keras.features.cache import cache_path, load_feature_cache, save_feature_cache
+    from timnet_keras.training.calibration import TEMPERATURE_BOUNDS, apply_temperature, fit_calibration
+    from timnet_keras.model.checkpoints import load_legacy_weights
+    from timnet_keras.model.classifier import TimnetClassifier
+    from timnet_keras.training.evaluation import calibration_scores, war
+    from timnet_keras.training.folds import make_folds
+    from timnet_keras.runs.store import read_saved_run
+    from timnet_keras.training.plan import validation_split
 
     path = cache_path(args.mfcc_path, "EMODB")
     if os.path.isfile(path):
         features = load_feature_cache(path)
     else:
-        from timnet_keras.extract import corpus_features
+        from timnet_keras.features.extract import corpus_features
 
         features = corpus_features("EMODB", EMODB_WAV)
         os.makedirs(args.mfcc_path, exist_ok=True)

@@ -20,7 +20,7 @@ def emodb_features(tmp_path_factory):
     """The shared Emo-DB through our extractor, once per session."""
     if not os.path.isdir(EMODB_WAV):
         pytest.skip("no shared Emo-DB")
-    from timnet_keras.extract import corpus_features
+    from timnet_keras.features.extract import corpus_features
 
     return corpus_features("EMODB", os.path.dirname(EMODB_WAV), log=lambda *_: None)
 
@@ -33,8 +33,8 @@ def rng():
 @pytest.fixture(scope="session")
 def demo_mfcc(tmp_path_factory):
     """A folder holding a small DEMO cache (60 utterances), for grids that must run in seconds."""
-    from timnet_keras.cache import cache_path, save_feature_cache
-    from timnet_keras.extract import demo_features
+    from timnet_keras.features.cache import cache_path, save_feature_cache
+    from timnet_keras.features.extract import demo_features
 
     folder = tmp_path_factory.mktemp("mfcc")
     save_feature_cache(cache_path(str(folder), "DEMO"), demo_features(n_utterances=60))

@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from timnet_keras.backbone import VARIANTS, TimnetBackbone, dilation_rates, receptive_field
+from timnet_keras.model.backbone import VARIANTS, TimnetBackbone, dilation_rates, receptive_field
 
 pytestmark = pytest.mark.both_backends
 
@@ -107,9 +107,9 @@ def test_an_unknown_variant_is_refused_by_name():
 @pytest.fixture(scope="module")
 def first_epochs_of_every_variant():
     """Each variant trained 2 epochs on DEMO with the same seed and data: {variant: [epoch mean loss]}."""
-    from timnet_keras.extract import demo_features
-    from timnet_keras.run_config import ModelConfig, TrainingConfig
-    from timnet_keras.training import SequentialTrainer
+    from timnet_keras.features.extract import demo_features
+    from timnet_keras.runs.run_config import ModelConfig, TrainingConfig
+    from timnet_keras.training.sequential import SequentialTrainer
 
     demo = demo_features(mean_signal_length=22050, n_utterances=32)
     losses = {}

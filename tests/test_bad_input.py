@@ -20,9 +20,9 @@ import soundfile
 
 from conftest import REPO
 from timnet_keras import cli
-from timnet_keras.cache import save_feature_cache
-from timnet_keras.demo import write_demo_wavs
-from timnet_keras.extract import demo_features
+from timnet_keras.features.cache import save_feature_cache
+from timnet_keras.features.demo import write_demo_wavs
+from timnet_keras.features.extract import demo_features
 
 TINY = ["--epoch", "8", "--dilation_size", "2", "--split_fold", "4", "--batch_size", "8", "--no-xla"]
 
@@ -300,7 +300,7 @@ def test_every_pcm_width_rate_channel_count_and_format_libsndfile_reads_is_extra
     os.symlink(folder, folder / "joy" / "loop")  # a symlink loop must not hang or duplicate
     assert cli.extract_main(["--data_name", "Mine", "--wav_dir", str(folder), "--mfcc_path", str(tmp_path / "MFCC"),
                              "--workers", "1"]) == 0
-    from timnet_keras.cache import load_feature_cache
+    from timnet_keras.features.cache import load_feature_cache
 
     features = load_feature_cache(str(tmp_path / "MFCC" / "Mine.npz"))
     assert sorted(features.paths) == sorted(files) and np.isfinite(features.x).all()
@@ -500,7 +500,7 @@ def test_the_python_api_refuses_what_is_not_audio_with_one_message(small_classif
 def test_a_silent_recordings_timeline_is_valid_json(small_classifier, tmp_path):
     import json
 
-    from timnet_keras.timeline import predict_timeline, timeline_text
+    from timnet_keras.runs.timeline import predict_timeline, timeline_text
 
     path = str(tmp_path / "silence.wav")
     soundfile.write(path, np.zeros(3 * 16000, np.float32), 16000)
@@ -513,7 +513,7 @@ def test_a_silent_recordings_timeline_is_valid_json(small_classifier, tmp_path):
 # --- the registry: a record counts once, in its own place, and one driver at a time -------------
 
 def _registry_with_one_record(tmp_path):
-    from timnet_keras.registry import Unit, unit_record, write_record
+    from timnet_keras.paper.registry import Unit, unit_record, write_record
 
     unit = Unit("cv", "DEMO", "timnet", 46, 1, fold=1, n_folds=2)
     record = unit_record(unit, ("a", "b"), np.arange(2), np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]))
@@ -530,7 +530,7 @@ def test_a_truncated_record_is_listed_as_damaged_not_done(tmp_path, capsys):
 
 
 def test_a_record_copied_under_another_units_key_is_refused_not_counted_twice(tmp_path):
-    from timnet_keras.registry import RegistryError, finished_units, read_records
+    from timnet_keras.paper.registry import RegistryError, finished_units, read_records
 
     registry, path = _registry_with_one_record(tmp_path)
     shutil.copy(path, path.replace("fold01", "fold02"))
@@ -542,7 +542,7 @@ def test_a_record_copied_under_another_units_key_is_refused_not_counted_twice(tm
 def test_a_second_grid_driver_on_one_registry_is_refused_and_a_stale_lock_is_taken_over(tmp_path):
     import socket
 
-    from timnet_keras.registry import LOCK, RegistryError, driver_lock
+    from timnet_keras.paper.registry import LOCK, RegistryError, driver_lock
 
     registry = str(tmp_path / "registry")
     with driver_lock(registry):

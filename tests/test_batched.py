@@ -5,9 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from timnet_keras.run_config import ModelConfig, RunConfig, TrainingConfig
+from timnet_keras.runs.run_config import ModelConfig, RunConfig, TrainingConfig
 from timnet_keras.errors import RunError
-from timnet_keras.plan import CURVE_KEYS
+from timnet_keras.training.plan import CURVE_KEYS
 
 pytestmark = pytest.mark.both_backends
 
@@ -15,15 +15,15 @@ on_jax = pytest.mark.skipif(keras.backend.backend() != "jax", reason="the batche
 
 
 def _demo(n_utterances=60):
-    from timnet_keras.extract import demo_features
+    from timnet_keras.features.extract import demo_features
 
     return demo_features(n_utterances=n_utterances)
 
 
 def _run(features, tmp_path, trainer, selection="last", epochs=3, normalise="none"):
-    from timnet_keras.classifier import TimnetClassifier
-    from timnet_keras.run_store import read_fold_record
-    from timnet_keras.runs import run_cross_validation
+    from timnet_keras.model.classifier import TimnetClassifier
+    from timnet_keras.runs.store import read_fold_record
+    from timnet_keras.runs.modes import run_cross_validation
 
     model = ModelConfig(frames=int(features.x.shape[1]), num_classes=len(features.labels), num_blocks=3)
     config = RunConfig(data="DEMO", model=model, training=TrainingConfig(epoch=epochs, batch_size=16), selection=selection,
@@ -72,8 +72,8 @@ def test_with_best_val_both_trainers_select_the_same_epochs(tmp_path):
 
 @on_jax
 def test_an_interrupted_batched_run_resumes_from_its_last_chunk_with_the_same_result(tmp_path):
-    from timnet_keras.batched import BatchedTrainer, load_checkpoint, save_checkpoint
-    from timnet_keras.plan import FoldJob
+    from timnet_keras.training.batched import BatchedTrainer, load_checkpoint, save_checkpoint
+    from timnet_keras.training.plan import FoldJob
 
     rng = np.random.default_rng(0)
     x = rng.normal(0, 10, (30, 16, 39)).astype(np.float32)
@@ -103,7 +103,7 @@ def test_an_interrupted_batched_run_resumes_from_its_last_chunk_with_the_same_re
 
 @pytest.mark.skipif(keras.backend.backend() == "jax", reason="the refusal is the other backends'")
 def test_the_batched_trainer_refuses_other_backends_and_says_what_to_do():
-    from timnet_keras.batched import BatchedTrainer
+    from timnet_keras.training.batched import BatchedTrainer
 
     with pytest.raises(RunError, match="--backend jax"):
         BatchedTrainer(ModelConfig(frames=16, num_classes=3), TrainingConfig())
@@ -114,7 +114,7 @@ def test_the_grid_trains_a_cell_batched_into_the_same_records_one_per_fold(demo_
     from conftest import tiny_grid_flags
 
     from timnet_keras.cli import reproduce_main
-    from timnet_keras.registry import read_records
+    from timnet_keras.paper.registry import read_records
 
     for trainer in ("sequential", "batched"):
         flags = tiny_grid_flags(demo_mfcc, str(tmp_path / trainer), epochs=1) + ["--seeds", "1", "--trainer", trainer]

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from timnet_keras.cache import CacheError, FeatureSet, load_feature_cache, load_features, one_hot, save_feature_cache
+from timnet_keras.features.cache import CacheError, FeatureSet, load_feature_cache, load_features, one_hot, save_feature_cache
 
 
 def _features(n=6):

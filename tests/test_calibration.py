@@ -9,13 +9,13 @@ import pytest
 import soundfile
 
 from timnet_keras import cli
-from timnet_keras.cache import save_feature_cache
-from timnet_keras.calibration import apply_temperature, fit_temperature
-from timnet_keras.extract import demo_features
-from timnet_keras.folds import make_folds
-from timnet_keras.run_config import ModelConfig, TrainingConfig
-from timnet_keras.plan import calibration_split, fold_job
-from timnet_keras.training import SequentialTrainer
+from timnet_keras.features.cache import save_feature_cache
+from timnet_keras.training.calibration import apply_temperature, fit_temperature
+from timnet_keras.features.extract import demo_features
+from timnet_keras.training.folds import make_folds
+from timnet_keras.runs.run_config import ModelConfig, TrainingConfig
+from timnet_keras.training.plan import calibration_split, fold_job
+from timnet_keras.training.sequential import SequentialTrainer
 
 
 def test_the_fitted_temperature_is_the_nll_minimum():
@@ -72,7 +72,7 @@ def test_a_calibrated_demo_run_stores_applies_and_reports_its_temperatures(tmp_p
         [pytest.approx(r["calibration"]["temperature"]) for r in records]
     assert os.path.isfile(os.path.join(result, "reliability.png"))
 
-    from timnet_keras.classifier import TimnetClassifier
+    from timnet_keras.model.classifier import TimnetClassifier
 
     classifier = TimnetClassifier.from_run(run)
     assert classifier.temperatures == tuple(r["calibration"]["temperature"] for r in records)

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from conftest import EMODB_46, needs_emodb_46
-from timnet_keras.checkpoints import (
+from timnet_keras.model.checkpoints import (
     WeightsMismatchError,
     load_legacy_weights,
     read_checkpoint_config,
     save_legacy_weights,
     weighted_layers_in_creation_order,
 )
-from timnet_keras.classifier import build_timnet
-from timnet_keras.run_store import fold_weights_name
+from timnet_keras.model.classifier import build_timnet
+from timnet_keras.runs.store import fold_weights_name
 
 
 @needs_emodb_46
@@ -106,8 +106,8 @@ def test_a_file_that_is_not_keras_weights_is_refused(tmp_path):
 
 
 def test_each_fold_file_fills_its_own_ensemble_member(tmp_path, rng):
-    from timnet_keras.backbone import TimnetBackbone
-    from timnet_keras.classifier import TimnetClassifier
+    from timnet_keras.model.backbone import TimnetBackbone
+    from timnet_keras.model.classifier import TimnetClassifier
 
     single = build_timnet((30, 39), 4, dilations=2)
     paths = []

@@ -9,10 +9,10 @@ import pytest
 import soundfile
 
 from conftest import EMODB_46, EMODB_WAV, REPO, needs_emodb, needs_emodb_46
-from timnet_keras.backbone import VARIANTS, TimnetBackbone
-from timnet_keras.classifier import TimnetClassifier
-from timnet_keras.demo import write_demo_wavs
-from timnet_keras.preprocessor import MfccPreprocessor
+from timnet_keras.model.backbone import VARIANTS, TimnetBackbone
+from timnet_keras.model.classifier import TimnetClassifier
+from timnet_keras.features.demo import write_demo_wavs
+from timnet_keras.features.preprocessor import MfccPreprocessor
 
 pytestmark = pytest.mark.both_backends
 

@@ -11,9 +11,9 @@ import pytest
 
 from conftest import EMODB_46, needs_emodb_46
 from timnet_keras import cli
-from timnet_keras.cache import save_feature_cache
-from timnet_keras.demo import write_demo_wavs
-from timnet_keras.extract import demo_features
+from timnet_keras.features.cache import save_feature_cache
+from timnet_keras.features.demo import write_demo_wavs
+from timnet_keras.features.extract import demo_features
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--epoch", "2", "--dilation_size", "2", "--split_fold", "3", "--batch_size", "8", "--no-xla"]
@@ -64,7 +64,7 @@ def test_train_then_test_then_predict(workspace, capsys, tmp_path):
     assert len(rows) == 4 and all(abs(sum(r["probabilities"].values()) - 1) < 1e-3 for r in rows)
 
     # predict is a thin call of the classifier: the same probabilities, and no feature cache needed
-    from timnet_keras.classifier import TimnetClassifier
+    from timnet_keras.model.classifier import TimnetClassifier
 
     os.remove(root / "MFCC" / "DEMO.npz")
     assert cli.main(["--mode", "predict", "--data", "DEMO", "--wav", *wavs, "--output", out, "--overwrite", *paths]) == 0
@@ -199,7 +199,7 @@ def test_default_folders_are_relative_to_the_working_directory(tmp_path):
 
 def test_run_eagerly_trains_the_folds_without_a_graph(workspace, monkeypatch):
     # The debugging route for one's own layers: every fold's model runs eagerly, and the run still completes.
-    from timnet_keras import training
+    from timnet_keras.training import sequential as training
 
     eager = []
     built = training.SequentialTrainer.compiled_model

@@ -57,7 +57,7 @@ print(status, sorted(m for m in ("tensorflow", "keras", "jax") if m in sys.modul
     (["--mode", "predict", "--test_path", "RUN", "--wav", "x.wav", "--window", "1", "--hop", "2"], "--hop 2 is longer"),
 ])
 def test_a_wrong_path_or_flag_is_refused_before_the_backend_is_imported(tmp_path, argv, words):
-    from timnet_keras.run_store import authors_run_config, write_run_config
+    from timnet_keras.runs.store import authors_run_config, write_run_config
 
     run = tmp_path / "RUN"  # a run folder with its config and two (empty) fold files: enough to be chosen
     run.mkdir()

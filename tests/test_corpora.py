@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from timnet_keras.corpora import CorpusError, natural_key, read_corpus
+from timnet_keras.features.corpora import CorpusError, natural_key, read_corpus
 
 
 def touch(root, *relative):
@@ -98,7 +98,7 @@ def test_natural_sort_puts_2_before_10():
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from timnet_keras.corpora import (  # noqa: E402
+from timnet_keras.features.corpora import (  # noqa: E402
     EMODB_EMOTIONS, EMOVO_EMOTIONS, RAVDESS_EMOTIONS, SAVEE_EMOTIONS, emodb_name, emovo_name, ravdess_name, savee_name)
 
 ALL_LABELS = set(EMODB_EMOTIONS.values()) | set(EMOVO_EMOTIONS.values()) | set(RAVDESS_EMOTIONS.values()) | set(SAVEE_EMOTIONS.values())

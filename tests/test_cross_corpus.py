@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from timnet_keras import cli
-from timnet_keras.cache import FeatureSet, save_feature_cache
-from timnet_keras.extract import demo_features
-from timnet_keras.cross_corpus import cross_corpus_pairs, fit_frames
+from timnet_keras.features.cache import FeatureSet, save_feature_cache
+from timnet_keras.features.extract import demo_features
+from timnet_keras.paper.cross_corpus import cross_corpus_pairs, fit_frames
 
 
 def corpus_with_labels(labels, seed, length):

@@ -2,7 +2,7 @@
 import numpy as np
 import soundfile
 
-from timnet_keras.demo import DEMO_LABELS, synthesize_demo_corpus, write_demo_wavs
+from timnet_keras.features.demo import DEMO_LABELS, synthesize_demo_corpus, write_demo_wavs
 
 
 def test_demo_is_seeded_balanced_and_in_the_authors_order():

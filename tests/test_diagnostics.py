@@ -2,9 +2,9 @@
 import keras
 import numpy as np
 
-from timnet_keras.backbone import TimnetBackbone
-from timnet_keras.classifier import TimnetClassifier
-from timnet_keras.diagnostics import activation_scales
+from timnet_keras.model.backbone import TimnetBackbone
+from timnet_keras.model.classifier import TimnetClassifier
+from timnet_keras.runs.diagnostics import activation_scales
 
 
 def test_the_gates_shrink_what_the_tcn_residual_stream_keeps(rng):

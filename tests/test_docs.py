@@ -5,8 +5,8 @@ import os
 import numpy as np
 
 from conftest import REPO
-from timnet_keras.evaluation import uar, war
-from timnet_keras.registry import read_record
+from timnet_keras.training.evaluation import uar, war
+from timnet_keras.paper.registry import read_record
 
 
 def _pooled(cell):

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from timnet_keras.evaluation import classification_report_csv, summarize_folds, uar, war
-from timnet_keras.record import FoldRecord
+from timnet_keras.training.evaluation import classification_report_csv, summarize_folds, uar, war
+from timnet_keras.training.record import FoldRecord
 
 
 def test_uar_weighs_every_class_equally_and_war_every_sample():

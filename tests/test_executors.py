@@ -103,7 +103,7 @@ def two_node_cluster():
 def test_ray_on_two_nodes_survives_a_killed_worker_and_gives_the_local_predictions(two_node_cluster, tmp_path,
                                                                                       demo_mfcc):
     """One grid on the cluster: a worker killed mid-grid, every unit once, both nodes used, local predictions."""
-    from timnet_keras.registry import finished_units, read_records
+    from timnet_keras.paper.registry import finished_units, read_records
 
     local, remote = str(tmp_path / "local"), str(tmp_path / "ray")
     command = [sys.executable, "-u", os.path.join(REPO, "Code", "reproduce.py"), *tiny_grid_flags(demo_mfcc, remote),

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import EMODB_46, EMODB_WAV, needs_emodb, needs_emodb_46
 from timnet_keras.cli import main
-from timnet_keras.export import ExportError, FORMATS, MANIFEST
+from timnet_keras.model.export import ExportError, FORMATS, MANIFEST
 
 
 def on_emodb(test):
@@ -33,7 +33,7 @@ def on_emodb(test):
 
 @pytest.fixture(scope="module")
 def fold_1():
-    from timnet_keras.classifier import TimnetClassifier
+    from timnet_keras.model.classifier import TimnetClassifier
 
     return TimnetClassifier.from_weights(EMODB_46, corpus="EMODB", fold=1)
 
@@ -60,7 +60,7 @@ def assert_same(probabilities, reference, atol):
 
 @on_emodb
 def test_keras_file_gives_the_same_probabilities(fold_1, keras_probabilities, emodb_features, tmp_path):
-    from timnet_keras.classifier import TimnetClassifier
+    from timnet_keras.model.classifier import TimnetClassifier
 
     again = TimnetClassifier.load(exported(fold_1, tmp_path, "keras"))
     assert_same(again.predict(emodb_features.x, verbose=0), keras_probabilities, 1e-5)
@@ -142,7 +142,7 @@ def test_export_refuses_an_existing_folder_and_a_run_with_missing_folds(tmp_path
     broken.mkdir()
     for name in sorted(os.listdir(EMODB_46))[:9]:  # nine of ten folds, and a run config that says ten
         os.symlink(os.path.join(EMODB_46, name), broken / name)
-    from timnet_keras.run_store import authors_run_config, write_run_config
+    from timnet_keras.runs.store import authors_run_config, write_run_config
 
     config = authors_run_config("EMODB", 10)
     config.n_folds = 10
@@ -161,7 +161,7 @@ def test_an_unknown_format_is_refused(fold_1, tmp_path):
 
 @on_emodb
 def test_the_export_mode_writes_the_fold_asked_for_with_its_source(emodb_features, tmp_path, capsys):
-    from timnet_keras.classifier import TimnetClassifier
+    from timnet_keras.model.classifier import TimnetClassifier
 
     out = tmp_path / "exported"
     assert main(["--mode", "export", "--test_path", EMODB_46, "--data", "EMODB", "--format", "keras", "--fold", "3",
@@ -182,15 +182,15 @@ TINY = ["--epoch", "3", "--dilation_size", "1", "--split_fold", "2", "--batch_si
 
 
 def graph_mfcc(preprocessor, batch):
-    from timnet_keras.mfcc_graph import MfccGraph
+    from timnet_keras.model.mfcc_graph import MfccGraph
 
     layer = MfccGraph(preprocessor.mean_signal_length, preprocessor.sample_rate, preprocessor.n_mfcc)
     return np.asarray(layer(np.asarray(batch, np.float32)))
 
 
 def test_the_graphs_mfcc_is_the_preprocessors_within_2e_3_for_audio_shorter_and_longer_than_the_corpus_length():
-    from timnet_keras.demo import synthesize_demo_corpus
-    from timnet_keras.preprocessor import MfccPreprocessor
+    from timnet_keras.features.demo import synthesize_demo_corpus
+    from timnet_keras.features.preprocessor import MfccPreprocessor
 
     preprocessor = MfccPreprocessor(44100)  # DEMO's 2 s; its utterances last 1 to 3 s
     signals = [signal for _, _, _, signal in synthesize_demo_corpus(12, seed=7)]
@@ -210,7 +210,7 @@ def test_the_graphs_mfcc_is_the_preprocessors_within_2e_3_for_audio_shorter_and_
 
 
 def test_a_batch_of_the_graph_floors_each_recording_at_its_own_maximum_minus_80_db():
-    from timnet_keras.preprocessor import MfccPreprocessor
+    from timnet_keras.features.preprocessor import MfccPreprocessor
 
     preprocessor = MfccPreprocessor(22050)
     rng = np.random.default_rng(4)
@@ -223,8 +223,8 @@ def test_a_batch_of_the_graph_floors_each_recording_at_its_own_maximum_minus_80_
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """A tiny calibrated DEMO run (2 folds, 3 epochs, 1 block): an ensemble whose members have temperatures."""
-    from timnet_keras.cache import save_feature_cache
-    from timnet_keras.extract import demo_features
+    from timnet_keras.features.cache import save_feature_cache
+    from timnet_keras.features.extract import demo_features
 
     root = tmp_path_factory.mktemp("demo_run")
     save_feature_cache(str(root / "MFCC" / "DEMO.npz"), demo_features(n_utterances=30))
@@ -237,14 +237,14 @@ def demo_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def demo_wavs(tmp_path_factory):
     """Eight DEMO recordings the run did not train on (another seed): 1 to 3 s at 22 050 Hz, float wav."""
-    from timnet_keras.demo import write_demo_wavs
+    from timnet_keras.features.demo import write_demo_wavs
 
     return write_demo_wavs(str(tmp_path_factory.mktemp("demo_wavs")), n_utterances=8, seed=7)
 
 
 @pytest.fixture(scope="module")
 def demo_expected(demo_run, demo_wavs):
-    from timnet_keras.classifier import TimnetClassifier
+    from timnet_keras.model.classifier import TimnetClassifier
 
     classifier = TimnetClassifier.from_run(demo_run)
     assert classifier.ensemble_size == 2 and all(t != 1.0 for t in classifier.temperatures)
@@ -367,11 +367,11 @@ def test_the_audio_exports_of_the_authors_fold_1_give_predict_files_labels_on_em
     import onnxruntime
     import tensorflow as tf
 
-    from timnet_keras.mfcc import load
+    from timnet_keras.features.mfcc import load
 
     wavs = sorted(glob.glob(os.path.join(EMODB_WAV, "*.wav")))[::5]
     expected = fold_1.predict_files(wavs)
-    signals = [load(path) for path in wavs]  # timnet_keras.mfcc.load is librosa.load(path, sr=22050) bit for bit
+    signals = [load(path) for path in wavs]  # timnet_keras.features.mfcc.load is librosa.load(path, sr=22050) bit for bit
     onnx_dir, saved_dir = str(tmp_path / "onnx"), str(tmp_path / "saved_model")
     fold_1.export_bundle(onnx_dir, "onnx", input="audio", fold=1)
     fold_1.export_bundle(saved_dir, "saved_model", input="audio", fold=1)

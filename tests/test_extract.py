@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from timnet_keras.extract import corpus_features, demo_features, extract_features, extract_to_cache
+from timnet_keras.features.extract import corpus_features, demo_features, extract_features, extract_to_cache
 
 
 def test_skip_bad_leaves_bad_files_out_and_reports_them(tmp_path, rng):

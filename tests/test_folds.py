@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import KFold
 
-from timnet_keras.extract import demo_features
-from timnet_keras.folds import ProtocolError, make_folds
+from timnet_keras.features.extract import demo_features
+from timnet_keras.training.folds import ProtocolError, make_folds
 
 
 @pytest.fixture(scope="module")

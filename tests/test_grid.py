@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from timnet_keras.config import CORPORA, DEFAULT_SEED
-from timnet_keras.grid import GridError, GridSpec, UnitRunner, expand, parse_tables
+from timnet_keras.paper.grid import GridError, GridSpec, UnitRunner, expand, parse_tables
 
 
 def test_table_1_is_ten_folds_per_corpus_and_seed_from_the_corpus_tables_seed():
@@ -49,10 +49,10 @@ def test_unknown_tables_are_refused(text):
 @pytest.mark.slow
 def test_a_grid_unit_is_the_same_fold_as_the_train_mode(tmp_path):
     from timnet_keras.config import TRAINING_DEFAULTS
-    from timnet_keras.extract import demo_features
-    from timnet_keras.registry import Unit
-    from timnet_keras.run_config import ModelConfig, RunConfig, TrainingConfig
-    from timnet_keras.runs import run_cross_validation
+    from timnet_keras.features.extract import demo_features
+    from timnet_keras.paper.registry import Unit
+    from timnet_keras.runs.run_config import ModelConfig, RunConfig, TrainingConfig
+    from timnet_keras.runs.modes import run_cross_validation
 
     features = demo_features(n_utterances=40)
     config = RunConfig(data="DEMO", model=ModelConfig(frames=features.x.shape[1], num_classes=4),
@@ -75,7 +75,7 @@ def test_the_command_line_lists_a_bfloat16_grid_before_running_it(tmp_path, caps
 
 
 def test_table_2_is_one_training_per_source_and_run_for_all_its_targets():
-    from timnet_keras.grid import trainings
+    from timnet_keras.paper.grid import trainings
 
     groups = trainings(expand(GridSpec(("2",), ("CASIA", "EMODB", "EMOVO"), seeds=3)))
     assert len(groups) == 3 * 3 and all(len(group) == 2 for group in groups)
@@ -87,8 +87,8 @@ def test_table_2_is_one_training_per_source_and_run_for_all_its_targets():
 
 def corpus_as(labels, seed, length=8192):
     """A small generated corpus whose four classes are renamed to `labels` (they stay separable)."""
-    from timnet_keras.cache import FeatureSet
-    from timnet_keras.extract import demo_features
+    from timnet_keras.features.cache import FeatureSet
+    from timnet_keras.features.extract import demo_features
 
     base = demo_features(mean_signal_length=length, n_utterances=24, seed=seed)
     return FeatureSet(base.x, base.y, tuple(labels), base.paths, base.speakers, base.settings)
@@ -96,7 +96,7 @@ def corpus_as(labels, seed, length=8192):
 
 def counting_trainings(monkeypatch):
     """Patches SequentialTrainer.train_fold to count its calls (each is one training); returns the list of calls."""
-    from timnet_keras.training import SequentialTrainer
+    from timnet_keras.training.sequential import SequentialTrainer
 
     calls, train_fold = [], SequentialTrainer.train_fold
 
@@ -110,7 +110,7 @@ def counting_trainings(monkeypatch):
 
 @pytest.mark.slow
 def test_a_source_serving_two_targets_is_trained_once_and_scores_each_as_if_trained_for_it_alone(monkeypatch):
-    from timnet_keras.registry import Unit
+    from timnet_keras.paper.registry import Unit
 
     four = ("angry", "happy", "neutral", "sad")
     features = {"SRC": corpus_as(four, 1), "TA": corpus_as(four, 2, 6144), "TB": corpus_as(four, 3, 12288)}
@@ -133,7 +133,7 @@ def test_a_source_serving_two_targets_is_trained_once_and_scores_each_as_if_trai
 
 @pytest.mark.slow
 def test_a_target_sharing_other_emotions_with_the_source_gets_a_training_of_its_own(monkeypatch):
-    from timnet_keras.registry import Unit
+    from timnet_keras.paper.registry import Unit
 
     features = {"SRC": corpus_as(("angry", "happy", "neutral", "sad"), 1),
                 "TA": corpus_as(("angry", "happy", "neutral", "sad"), 2),
@@ -203,8 +203,8 @@ def fake_ray_module(dispatched):
 def test_the_ray_executor_sends_a_source_run_to_one_worker_and_gets_all_its_targets_back(monkeypatch):
     import sys
 
-    from timnet_keras.executors import run_ray
-    from timnet_keras.registry import Unit
+    from timnet_keras.paper.executors import run_ray
+    from timnet_keras.paper.registry import Unit
 
     four = ("angry", "happy", "neutral", "sad")
     features = {name: corpus_as(four, seed) for seed, name in enumerate(("SRC", "TA", "TB"), start=1)}

@@ -57,10 +57,8 @@ def test_every_error_of_the_package_is_a_timnet_error():
     import timnet_keras
 
     errors = []
-    for module in pkgutil.iter_modules(timnet_keras.__path__):
-        if module.name in ("batched", "jax_compiler"):  # import JAX-only machinery lazily; their errors are RunError
-            continue
-        loaded = importlib.import_module(f"timnet_keras.{module.name}")
+    for module in pkgutil.walk_packages(timnet_keras.__path__, "timnet_keras."):
+        loaded = importlib.import_module(module.name)
         errors += [obj for name, obj in vars(loaded).items() if inspect.isclass(obj) and issubclass(obj, Exception)
                    and obj.__module__ == loaded.__name__]
     assert len(errors) >= 10 and all(issubclass(error, TimnetError) for error in errors), errors

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from timnet_keras.jax_compiler import jaxlib_knows_the_schedule_flag, return_freed_buffers_to_the_system
+from timnet_keras.training.jax_compiler import jaxlib_knows_the_schedule_flag, return_freed_buffers_to_the_system
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,7 +26,7 @@ def test_the_schedule_flag_is_not_left_in_the_environment_for_child_processes(tm
     # A TensorFlow child process aborts on XLA flags its XLA does not know; the user's own flags stay as they were.
     script = (
         "import os\n"
-        "from timnet_keras.jax_compiler import configure_jax_compiler\n"
+        "from timnet_keras.training.jax_compiler import configure_jax_compiler\n"
         "assert configure_jax_compiler()\n"
         "print('unset:', os.environ.get('XLA_FLAGS'))\n"
         "os.environ['XLA_FLAGS'] = '--xla_cpu_enable_fast_math=false'\n"
@@ -47,7 +47,7 @@ MALLOC_PROBE = (
     "import ctypes, os, sys\n"
     "sys.path.insert(0, os.getcwd())\n"
     "if sys.argv[1] == 'configured':\n"
-    "    from timnet_keras.jax_compiler import configure_jax_compiler\n"
+    "    from timnet_keras.training.jax_compiler import configure_jax_compiler\n"
     "    configure_jax_compiler()\n"
     "class Info(ctypes.Structure):\n"
     "    _fields_ = [(name, ctypes.c_size_t) for name in\n"

@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from timnet_keras.layers import CausalConv1D, TemporalAwareBlock, TimeReverse, WeightLayer
+from timnet_keras.model.layers import CausalConv1D, TemporalAwareBlock, TimeReverse, WeightLayer
 
 pytestmark = pytest.mark.both_backends
 

@@ -1,4 +1,4 @@
-"""timnet_keras.mfcc: librosa's load and MFCC to the last bit, without librosa's import cost."""
+"""timnet_keras.features.mfcc: librosa's load and MFCC to the last bit, without librosa's import cost."""
 import glob
 import os
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 import soundfile
 
 from conftest import REPO, SHARED
-from timnet_keras import mfcc
+from timnet_keras.features import mfcc
 
 librosa = pytest.importorskip("librosa")
 
@@ -96,7 +96,7 @@ def test_extraction_never_imports_librosa_or_scipy_signal(tmp_path, rng):
     """The point of the module: an extraction worker starts in a fraction of a second."""
     path = str(tmp_path / "x.wav")
     soundfile.write(path, (0.2 * rng.normal(size=20000)).astype(np.float32), 16000)
-    script = ("import sys\nfrom timnet_keras.preprocessor import MfccPreprocessor\n"
+    script = ("import sys\nfrom timnet_keras.features.preprocessor import MfccPreprocessor\n"
               f"assert MfccPreprocessor(22050)([{path!r}]).shape == (1, 44, 39)\n"
               "print(sorted(m for m in ('librosa', 'scipy.signal', 'numba', 'keras') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True).stdout

@@ -12,12 +12,12 @@ import pytest
 
 from conftest import tiny_grid_flags
 from timnet_keras import cli
-from timnet_keras.cache import CACHE_KEYS, cache_path, load_feature_cache, save_feature_cache
-from timnet_keras.extract import demo_features
-from timnet_keras.folds import make_folds
-from timnet_keras.normalise import (Statistics, fold_view, fold_views, frame_statistics, normalised_features, real_frames,
+from timnet_keras.features.cache import CACHE_KEYS, cache_path, load_feature_cache, save_feature_cache
+from timnet_keras.features.extract import demo_features
+from timnet_keras.training.folds import make_folds
+from timnet_keras.features.normalise import (Statistics, fold_view, fold_views, frame_statistics, normalised_features, real_frames,
                                     speaker_normalised, utterance_normalised, view_blocks)
-from timnet_keras.preprocessor import MfccPreprocessor
+from timnet_keras.features.preprocessor import MfccPreprocessor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--epoch", "2", "--dilation_size", "2", "--split_fold", "3", "--batch_size", "8", "--no-xla"]
@@ -36,7 +36,7 @@ def errors_of(capsys):
 # --- none: the authors' features, bit for bit ------------------------------------------------------
 
 def test_none_leaves_the_cache_and_every_fold_bit_for_bit_the_authors_features(tmp_path):
-    from timnet_keras.demo import synthesize_demo_corpus
+    from timnet_keras.features.demo import synthesize_demo_corpus
 
     features = demo_features(n_utterances=12)
     recipe = MfccPreprocessor(44100)
@@ -166,8 +166,8 @@ def runs(tmp_path_factory):
 @pytest.mark.jax_pass
 @pytest.mark.slow
 def test_a_run_records_its_normalisation_and_test_mode_applies_it(runs, capsys):
-    from timnet_keras.classifier import TimnetClassifier
-    from timnet_keras.run_store import read_fold_record, read_run_config
+    from timnet_keras.model.classifier import TimnetClassifier
+    from timnet_keras.runs.store import read_fold_record, read_run_config
 
     root, paths, made = runs
     features = load_feature_cache(str(root / "MFCC" / "DEMO.npz"))
@@ -193,8 +193,8 @@ def test_a_run_records_its_normalisation_and_test_mode_applies_it(runs, capsys):
 @pytest.mark.jax_pass
 @pytest.mark.slow
 def test_predict_normalises_the_runs_way_and_says_with_which_statistics(runs, tmp_path, capsys):
-    from timnet_keras.classifier import TimnetClassifier
-    from timnet_keras.demo import write_demo_wavs
+    from timnet_keras.model.classifier import TimnetClassifier
+    from timnet_keras.features.demo import write_demo_wavs
 
     root, paths, made = runs
     wavs = write_demo_wavs(str(tmp_path / "wavs"), n_utterances=8)
@@ -258,7 +258,7 @@ def test_a_cache_of_normalised_features_and_flags_that_do_not_fit_the_run_are_re
         assert "holds utterance-normalised features" in error and "re-extract" in error
     assert not os.path.exists(tmp_path / "Models" / "DEMO") and not glob.glob(str(tmp_path / "Models" / "DEMO_*"))
 
-    from timnet_keras.demo import write_demo_wavs
+    from timnet_keras.features.demo import write_demo_wavs
 
     wav = write_demo_wavs(str(tmp_path / "wavs"), n_utterances=1)[0]
     refusals = [
@@ -286,10 +286,10 @@ def test_a_cache_of_normalised_features_and_flags_that_do_not_fit_the_run_are_re
 def test_an_exported_utterance_model_normalises_inside_itself_and_a_speaker_one_is_refused(demo, tmp_path):
     import keras
 
-    from timnet_keras.backbone import TimnetBackbone
-    from timnet_keras.classifier import TimnetClassifier
-    from timnet_keras.export import ExportError
-    from timnet_keras.layers import UtteranceNormalisation
+    from timnet_keras.model.backbone import TimnetBackbone
+    from timnet_keras.model.classifier import TimnetClassifier
+    from timnet_keras.model.export import ExportError
+    from timnet_keras.model.layers import UtteranceNormalisation
 
     # the graph's normalisation is the library's, padding found the same way (DEMO at 2 s: padded utterances)
     raw = demo.x
@@ -337,7 +337,7 @@ def test_an_exported_utterance_model_normalises_inside_itself_and_a_speaker_one_
 # --- the grid and its report -----------------------------------------------------------------------------
 
 def test_normalised_cells_get_keys_of_their_own_and_the_raw_cells_keep_theirs():
-    from timnet_keras.grid import GridSpec, expand
+    from timnet_keras.paper.grid import GridSpec, expand
 
     base = GridSpec(("1", "3", "B"), ("EMODB", "CASIA"), protocols=("kfold", "speaker"))
     raw = expand(base)
@@ -353,7 +353,7 @@ def test_normalised_cells_get_keys_of_their_own_and_the_raw_cells_keep_theirs():
 
 
 def test_every_committed_record_keeps_its_key_and_stays_done(capsys):
-    from timnet_keras.registry import Unit, finished_units
+    from timnet_keras.paper.registry import Unit, finished_units
 
     registry = os.path.join(REPO, "reproduction")
     paths = glob.glob(os.path.join(registry, "records", "**", "*.json"), recursive=True)
@@ -377,10 +377,10 @@ def test_every_committed_record_keeps_its_key_and_stays_done(capsys):
 @pytest.mark.jax_pass
 @pytest.mark.slow
 def test_a_normalised_grid_unit_is_the_same_fold_as_the_train_mode(tmp_path):
-    from timnet_keras.grid import UnitRunner
-    from timnet_keras.registry import Unit
-    from timnet_keras.run_config import ModelConfig, RunConfig, TrainingConfig
-    from timnet_keras.runs import run_cross_validation
+    from timnet_keras.paper.grid import UnitRunner
+    from timnet_keras.paper.registry import Unit
+    from timnet_keras.runs.run_config import ModelConfig, RunConfig, TrainingConfig
+    from timnet_keras.runs.modes import run_cross_validation
 
     features = demo_features(n_utterances=40)
     config = RunConfig(data="DEMO", model=ModelConfig(frames=features.x.shape[1], num_classes=4),
@@ -411,7 +411,7 @@ def test_the_grid_trains_normalised_cells_beside_the_raw_ones(demo_mfcc, tmp_pat
 
 
 def _loso_records(registry, normalise, correct):
-    from timnet_keras.registry import Unit, unit_record, write_record
+    from timnet_keras.paper.registry import Unit, unit_record, write_record
 
     labels = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
     for fold, right in enumerate(correct, start=1):
@@ -422,7 +422,7 @@ def _loso_records(registry, normalise, correct):
 
 
 def test_the_report_sets_normalised_tim_net_beside_raw_tim_net_fold_by_fold(tmp_path):
-    from timnet_keras.report import render
+    from timnet_keras.paper.report import render
 
     registry = str(tmp_path)
     _loso_records(registry, "none", [6] * 10)

@@ -3,11 +3,11 @@ import keras
 import numpy as np
 import pytest
 
-from timnet_keras.classifier import TimnetClassifier
-from timnet_keras.padding import padded_batches, steps_per_epoch
-from timnet_keras.run_config import ModelConfig, TrainingConfig
-from timnet_keras.plan import fresh_weights, seed_everything
-from timnet_keras.training import SequentialTrainer
+from timnet_keras.model.classifier import TimnetClassifier
+from timnet_keras.model.padding import padded_batches, steps_per_epoch
+from timnet_keras.runs.run_config import ModelConfig, TrainingConfig
+from timnet_keras.training.plan import fresh_weights, seed_everything
+from timnet_keras.training.sequential import SequentialTrainer
 
 pytestmark = pytest.mark.both_backends
 

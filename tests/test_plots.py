@@ -3,8 +3,8 @@ import os
 
 import numpy as np
 
-from timnet_keras.plots import plot_ablation_gaps, plot_confusion_matrix, plot_training_curves, plot_tsne_panels
-from timnet_keras.report import AblationComparison, PairedTest
+from timnet_keras.runs.plots import plot_ablation_gaps, plot_confusion_matrix, plot_training_curves, plot_tsne_panels
+from timnet_keras.paper.report import AblationComparison, PairedTest
 
 
 def test_figures_are_written_without_opening_pyplot_figures(tmp_path, rng):

@@ -3,11 +3,11 @@ import csv
 import json
 
 
-from timnet_keras.backbone import TimnetBackbone
-from timnet_keras.classifier import TimnetClassifier
-from timnet_keras.demo import write_demo_wavs
-from timnet_keras.prediction import predict_files, write_predictions
-from timnet_keras.preprocessor import MfccPreprocessor
+from timnet_keras.model.backbone import TimnetBackbone
+from timnet_keras.model.classifier import TimnetClassifier
+from timnet_keras.features.demo import write_demo_wavs
+from timnet_keras.runs.prediction import predict_files, write_predictions
+from timnet_keras.features.preprocessor import MfccPreprocessor
 
 
 def test_bad_files_are_skipped_and_named_the_rest_predicted(tmp_path):
@@ -81,7 +81,7 @@ def test_csv_and_json_predictions_carry_confidence_and_abstain(tmp_path):
 def test_an_ensemble_averages_its_members_temperature_scaled_probabilities():
     import numpy as np
 
-    from timnet_keras.calibration import apply_temperature
+    from timnet_keras.training.calibration import apply_temperature
 
     x = np.random.default_rng(0).normal(size=(3, 44, 39)).astype("float32")
     scaled = _classifier(ensemble_size=2, temperatures=(0.5, 2.0))

@@ -4,7 +4,7 @@ import pytest
 import soundfile
 
 from conftest import needs_emodb
-from timnet_keras.preprocessor import BadAudioError, MfccPreprocessor, fit_length, frames_for
+from timnet_keras.features.preprocessor import BadAudioError, MfccPreprocessor, fit_length, frames_for
 
 
 @needs_emodb

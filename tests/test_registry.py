@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from timnet_keras.registry import RegistryError, Unit, unit_record, finished_units, read_record, read_records, \
+from timnet_keras.paper.registry import RegistryError, Unit, unit_record, finished_units, read_record, read_records, \
     record_path, write_record
 
 

@@ -4,9 +4,9 @@ import shutil
 
 import numpy as np
 
-from timnet_keras.paper import TABLE_1, TABLE_3
-from timnet_keras.registry import Unit, unit_record, read_records, write_record
-from timnet_keras.report import Cell, ablation_comparisons, confidence_interval, paired_test, render
+from timnet_keras.paper.figures import TABLE_1, TABLE_3
+from timnet_keras.paper.registry import Unit, unit_record, read_records, write_record
+from timnet_keras.paper.report import Cell, ablation_comparisons, confidence_interval, paired_test, render
 
 LABELS = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
 
@@ -107,7 +107,7 @@ def test_bfloat16_cells_stand_beside_their_float32_twins_and_stay_out_of_the_tab
 
 
 def test_table_3s_figure_sets_our_interval_beside_the_papers_gap_and_the_report_shows_it(tmp_path):
-    from timnet_keras.reproduction import TABLE_3_FIGURE, write_report
+    from timnet_keras.paper.reproduction import TABLE_3_FIGURE, write_report
 
     registry = registry_with(tmp_path / "reproduction", {("timnet", 46): [8] * 10, ("tcn", 46): [7, 9] * 5,
                                                          ("no_df", 46): [5] * 7})  # no_df incomplete: not compared
@@ -121,7 +121,7 @@ def test_table_3s_figure_sets_our_interval_beside_the_papers_gap_and_the_report_
 
 
 def test_without_a_variant_to_compare_there_is_no_figure_and_no_link(tmp_path):
-    from timnet_keras.reproduction import TABLE_3_FIGURE, write_report
+    from timnet_keras.paper.reproduction import TABLE_3_FIGURE, write_report
 
     registry = registry_with(tmp_path / "reproduction", {("timnet", 46): [8] * 10})
     report = write_report(registry, str(tmp_path / "REPRODUCTION.md"))
@@ -214,8 +214,8 @@ def cross_record(source, target, seed, correct, selected_accuracy, n=20):
 
 
 def test_table_2_shows_each_pair_over_its_runs_and_the_average_over_the_six_pairs_beside_the_papers(tmp_path):
-    from timnet_keras.evaluation import uar
-    from timnet_keras.paper import TABLE_2_AVERAGE, TABLE_A4_BEST
+    from timnet_keras.training.evaluation import uar
+    from timnet_keras.paper.figures import TABLE_2_AVERAGE, TABLE_A4_BEST
 
     figures = {}  # (pair, seed) -> (UAR, WAR) at the last epoch, computed here from the predictions
     for seed in (46, 47, 48):

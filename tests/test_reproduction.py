@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO, tiny_grid_flags
 from timnet_keras.cli import reproduce_main
-from timnet_keras.registry import finished_units, read_records, record_path
+from timnet_keras.paper.registry import finished_units, read_records, record_path
 
 pytestmark = pytest.mark.slow
 SCRIPT = os.path.join(REPO, "Code", "reproduce.py")
@@ -79,8 +79,8 @@ CROSS = ("SRCA", "SRCB", "SRCC")
 @pytest.fixture(scope="module")
 def cross_mfcc(tmp_path_factory):
     """Three small generated corpora with the emotions the cross-corpus pairs share (angry, happy, neutral, sad)."""
-    from timnet_keras.cache import cache_path, save_feature_cache
-    from timnet_keras.extract import demo_features
+    from timnet_keras.features.cache import cache_path, save_feature_cache
+    from timnet_keras.features.extract import demo_features
 
     folder = tmp_path_factory.mktemp("cross-mfcc")
     for seed, (name, length) in enumerate(zip(CROSS, (8192, 6144, 12288)), start=1):
@@ -96,7 +96,7 @@ def cross_flags(mfcc, registry):
 
 def trainings_counted(monkeypatch):
     """Patches SequentialTrainer.train_fold to note each training's name; returns the list it fills."""
-    from timnet_keras.training import SequentialTrainer
+    from timnet_keras.training.sequential import SequentialTrainer
 
     calls, train_fold = [], SequentialTrainer.train_fold
 
@@ -131,9 +131,9 @@ def test_table_2_trains_each_source_once_and_leaves_a_record_per_pair(tmp_path, 
 
 def test_a_driver_stopped_between_two_targets_completes_the_second_without_training(tmp_path, cross_mfcc, monkeypatch,
                                                                                      capsys):
-    import timnet_keras.registry as registry_module
+    import timnet_keras.paper.registry as registry_module
     from timnet_keras.io import read_json
-    from timnet_keras.registry import pending_path
+    from timnet_keras.paper.registry import pending_path
 
     registry = str(tmp_path / "reproduction")
     write_record, writes = registry_module.write_record, []

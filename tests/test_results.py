@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from timnet_keras import cli
-from timnet_keras.results import ResultsError, summarize_results, write_results
-from timnet_keras.record import FoldRecord
+from timnet_keras.runs.results import ResultsError, summarize_results, write_results
+from timnet_keras.training.record import FoldRecord
 
 
 def _records(rng):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from timnet_keras.run_config import SCHEMA_VERSION, ModelConfig, RunConfig, TrainingConfig
+from timnet_keras.runs.run_config import SCHEMA_VERSION, ModelConfig, RunConfig, TrainingConfig
 
 
 def test_json_round_trip_gives_the_same_record():

@@ -4,10 +4,10 @@ import os
 import numpy as np
 import pytest
 
-from timnet_keras import run_store
-from timnet_keras.run_config import ModelConfig, RunConfig
-from timnet_keras.record import FoldRecord
-from timnet_keras.run_store import RunStoreError
+from timnet_keras.runs import store as run_store
+from timnet_keras.runs.run_config import ModelConfig, RunConfig
+from timnet_keras.training.record import FoldRecord
+from timnet_keras.runs.store import RunStoreError
 
 
 def test_two_runs_started_in_the_same_second_get_different_folders(tmp_path, monkeypatch):
@@ -24,8 +24,8 @@ def test_a_fold_is_finished_only_with_both_its_files_intact(tmp_path):
     assert run_store.finished_folds(run, 2) == []
     open(run_store.fold_weights_path(run, 2, 1), "wb").close()  # what a killed process may leave
     assert run_store.finished_folds(run, 2) == []
-    from timnet_keras.checkpoints import save_legacy_weights
-    from timnet_keras.classifier import build_timnet
+    from timnet_keras.model.checkpoints import save_legacy_weights
+    from timnet_keras.model.classifier import build_timnet
 
     save_legacy_weights(build_timnet((10, 39), 2, dilations=1), run_store.fold_weights_path(run, 2, 1))
     assert run_store.finished_folds(run, 2) == [1]

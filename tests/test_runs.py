@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import EMODB_46, needs_emodb, needs_emodb_46
-from timnet_keras import runs
+from timnet_keras.runs import modes as runs
 
 
 @needs_emodb

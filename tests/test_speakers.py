@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from conftest import EMODB_WAV, needs_emodb, tiny_grid_flags
-from timnet_keras.baselines import BASELINES, fit_fold, mfcc_statistics, speaker_standardised
-from timnet_keras.grid import GridSpec, SPEAKER_COUNTS, expand, held_out_speakers, parse_protocols, unit_folds
-from timnet_keras.registry import Unit, unit_record, read_record, write_record
+from timnet_keras.paper.baselines import BASELINES, fit_fold, mfcc_statistics, speaker_standardised
+from timnet_keras.paper.grid import GridSpec, SPEAKER_COUNTS, expand, held_out_speakers, parse_protocols, unit_folds
+from timnet_keras.paper.registry import Unit, unit_record, read_record, write_record
 
 
 @pytest.fixture(scope="module")
 def demo():
-    from timnet_keras.extract import demo_features
+    from timnet_keras.features.extract import demo_features
 
     return demo_features(n_utterances=60)
 
@@ -43,8 +43,8 @@ def test_no_leave_one_speaker_out_fold_trains_on_its_test_speaker_on_demo(demo):
 
 @needs_emodb
 def test_no_leave_one_speaker_out_fold_trains_on_its_test_speaker_with_emodbs_own_speaker_rule():
-    from timnet_keras.cache import FeatureSet, one_hot
-    from timnet_keras.corpora import read_corpus
+    from timnet_keras.features.cache import FeatureSet, one_hot
+    from timnet_keras.features.corpora import read_corpus
 
     labels, utterances = read_corpus("EMODB", os.path.dirname(EMODB_WAV))
     assert all(u.speaker == os.path.basename(u.path)[:2] for u in utterances)  # SSTTTEV.wav: SS is the speaker
@@ -57,7 +57,7 @@ def test_no_leave_one_speaker_out_fold_trains_on_its_test_speaker_with_emodbs_ow
 
 
 def test_a_corpus_with_another_number_of_speakers_is_refused(demo):
-    from timnet_keras.grid import GridError
+    from timnet_keras.paper.grid import GridError
 
     unit = speaker_units("DEMO")[0]
     with pytest.raises(GridError, match="hold 5 speakers, the cell expects 6"):
@@ -123,8 +123,8 @@ def test_per_speaker_standardisation_uses_a_held_out_speaker_s_own_recordings_on
 
 
 def test_without_opensmile_the_egemaps_units_are_skipped_with_a_message(monkeypatch):
-    import timnet_keras.baselines as baselines
-    from timnet_keras.reproduction import _without_unavailable_baselines
+    import timnet_keras.paper.baselines as baselines
+    from timnet_keras.paper.reproduction import _without_unavailable_baselines
 
     monkeypatch.setattr(baselines, "opensmile_available", lambda: False)
     units = expand(GridSpec(("B",), ("DEMO",), protocols=("speaker",)))
@@ -136,9 +136,9 @@ def test_without_opensmile_the_egemaps_units_are_skipped_with_a_message(monkeypa
 
 @pytest.mark.slow
 def test_the_baselines_run_through_the_grid_on_demo_in_both_protocols(tmp_path, demo_mfcc, capsys):
-    from timnet_keras.baselines import opensmile_available
+    from timnet_keras.paper.baselines import opensmile_available
     from timnet_keras.cli import reproduce_main
-    from timnet_keras.registry import finished_units, read_records
+    from timnet_keras.paper.registry import finished_units, read_records
 
     registry = str(tmp_path / "reproduction")
     flags = tiny_grid_flags(demo_mfcc, registry)
@@ -166,7 +166,7 @@ def test_the_baselines_run_through_the_grid_on_demo_in_both_protocols(tmp_path, 
 
 
 def test_the_new_speakers_table_sets_both_protocols_side_by_side_with_the_paired_test(tmp_path):
-    from timnet_keras.report import render
+    from timnet_keras.paper.report import render
 
     labels = tuple("abcdefg")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import EMODB_46, EMODB_WAV, needs_emodb_46
-from timnet_keras.timeline import SILENT, level_db, window_bounds
+from timnet_keras.runs.timeline import SILENT, level_db, window_bounds
 
 
 def test_windows_cover_the_whole_recording_with_the_last_flush_with_its_end():
@@ -41,10 +41,10 @@ def test_windows_inside_each_utterance_carry_its_label_and_silences_are_silent(e
     """
     import soundfile
 
-    from timnet_keras.classifier import TimnetClassifier
+    from timnet_keras.model.classifier import TimnetClassifier
     from timnet_keras.cli import main
-    from timnet_keras.folds import make_folds
-    from timnet_keras.timeline import predict_timeline
+    from timnet_keras.training.folds import make_folds
+    from timnet_keras.runs.timeline import predict_timeline
 
     model = TimnetClassifier.from_weights(EMODB_46, corpus="EMODB", fold=1)
     _, test = make_folds(emodb_features, "kfold", 10, 46)[0]
@@ -85,7 +85,7 @@ def test_windows_inside_each_utterance_carry_its_label_and_silences_are_silent(e
     assert any(row["label"] == SILENT for row in rows)
     assert os.path.isfile(tmp_path / "three_emotions_timeline.png")
 
-    from timnet_keras.prediction import cropped_note, predict_files
+    from timnet_keras.runs.prediction import cropped_note, predict_files
 
     (row,), _ = predict_files(model, [recording])  # without --window: one centre window, and a note that says so
     seconds = sum(len(p) for p in pieces) / rate

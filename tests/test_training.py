@@ -3,10 +3,10 @@ import keras
 import numpy as np
 import pytest
 
-from timnet_keras.run_config import ModelConfig, TrainingConfig
+from timnet_keras.runs.run_config import ModelConfig, TrainingConfig
 from timnet_keras.errors import RunError
-from timnet_keras.plan import fresh_weights
-from timnet_keras.training import SequentialTrainer
+from timnet_keras.training.plan import fresh_weights
+from timnet_keras.training.sequential import SequentialTrainer
 
 pytestmark = pytest.mark.both_backends
 
@@ -64,7 +64,7 @@ def test_an_unknown_precision_is_refused():
 
 
 def test_every_epoch_records_the_test_folds_curve_and_its_last_point_is_the_final_model(rng):
-    from timnet_keras.plan import CURVE_KEYS, curve_point, predict_padded
+    from timnet_keras.training.plan import CURVE_KEYS, curve_point, predict_padded
 
     x = rng.normal(size=(30, 20, 39)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[np.arange(30) % 3]
@@ -78,8 +78,8 @@ def test_every_epoch_records_the_test_folds_curve_and_its_last_point_is_the_fina
 
 
 def test_predict_padded_gives_what_keras_predict_gives(rng):
-    from timnet_keras.classifier import TimnetClassifier
-    from timnet_keras.plan import predict_padded
+    from timnet_keras.model.classifier import TimnetClassifier
+    from timnet_keras.training.plan import predict_padded
 
     model = TimnetClassifier.from_model_config(SMALL)
     x = rng.normal(size=(21, 20, 39)).astype(np.float32)

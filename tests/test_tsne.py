@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from conftest import EMODB_46, needs_emodb, needs_emodb_46
-from timnet_keras import cli, runs
-from timnet_keras.cache import load_features, save_feature_cache
-from timnet_keras.extract import demo_features
-from timnet_keras.folds import make_folds
-from timnet_keras.plots import TSNE_COLUMNS, neighbour_agreement, read_tsne_csv, write_tsne_csv
+from timnet_keras import cli
+from timnet_keras.runs import modes as runs
+from timnet_keras.features.cache import load_features, save_feature_cache
+from timnet_keras.features.extract import demo_features
+from timnet_keras.training.folds import make_folds
+from timnet_keras.runs.plots import TSNE_COLUMNS, neighbour_agreement, read_tsne_csv, write_tsne_csv
 
 TINY = ["--epoch", "2", "--dilation_size", "2", "--split_fold", "4", "--batch_size", "8", "--no-xla"]
 
@@ -82,7 +83,7 @@ def _tested(root, argv):
 @pytest.mark.slow
 def test_tsne_writes_one_panel_per_fold_and_its_points(trained, monkeypatch):
     root, run, flags = trained
-    monkeypatch.setattr("timnet_keras.runs.time_stamp", lambda: "all")  # two tests in one second: two folders
+    monkeypatch.setattr("timnet_keras.runs.modes.time_stamp", lambda: "all")  # two tests in one second: two folders
     tested = _tested(root, ["--mode", "test", "--data", "DEMO", "--test_path", run, "--tsne", *flags])
     assert {"tsne.png", "tsne.csv"} <= set(os.listdir(tested))
     assert not glob.glob(os.path.join(tested, "*.tmp-*"))
@@ -104,7 +105,7 @@ def test_tsne_writes_one_panel_per_fold_and_its_points(trained, monkeypatch):
     assert all(np.isfinite([r["x"], r["y"]]).all() for r in rows)
 
     # --fold 2: fold 2's panel alone, the same points (each panel is embedded on its own, seed fixed)
-    monkeypatch.setattr("timnet_keras.runs.time_stamp", lambda: "fold2")
+    monkeypatch.setattr("timnet_keras.runs.modes.time_stamp", lambda: "fold2")
     alone = _tested(root, ["--mode", "test", "--data", "DEMO", "--test_path", run, "--tsne", "--fold", "2", *flags])
     fold_2 = read_tsne_csv(os.path.join(alone, "tsne.csv"))
     assert {r["fold"] for r in fold_2} == {2}

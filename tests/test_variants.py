@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from timnet_keras import cli
-from timnet_keras.backbone import VARIANTS
-from timnet_keras.cache import load_feature_cache, save_feature_cache
-from timnet_keras.classifier import TimnetClassifier
-from timnet_keras.evaluation import fold_scores
-from timnet_keras.extract import demo_features
-from timnet_keras.run_store import read_fold_record
+from timnet_keras.model.backbone import VARIANTS
+from timnet_keras.features.cache import load_feature_cache, save_feature_cache
+from timnet_keras.model.classifier import TimnetClassifier
+from timnet_keras.training.evaluation import fold_scores
+from timnet_keras.features.extract import demo_features
+from timnet_keras.runs.store import read_fold_record
 
 pytestmark = [pytest.mark.both_backends, pytest.mark.slow]
 

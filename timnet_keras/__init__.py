@@ -10,12 +10,12 @@ They load lazily, so `timnet_keras.features.extract` runs without importing Kera
 __version__ = "0.2.0"
 
 _EXPORTS = {
-    "MfccPreprocessor": "preprocessor",
-    "TimnetBackbone": "backbone",
-    "TimnetClassifier": "classifier",
-    "RunConfig": "run_config",
-    "ModelConfig": "run_config",
-    "TrainingConfig": "run_config",
+    "MfccPreprocessor": "features.preprocessor",
+    "TimnetBackbone": "model.backbone",
+    "TimnetClassifier": "model.classifier",
+    "RunConfig": "runs.run_config",
+    "ModelConfig": "runs.run_config",
+    "TrainingConfig": "runs.run_config",
 }
 __all__ = sorted(_EXPORTS)
 

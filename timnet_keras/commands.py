@@ -408,6 +408,9 @@ def reproduce_grid(args):
                          f"extracted cache under {args.mfcc_path}")
     if os.path.exists(args.registry) and not os.path.isdir(args.registry):
         raise InputError(f"--registry {args.registry} is a file; name a folder (default: reproduction)")
+    if args.executor == "ray" and args.trainer == "batched":
+        raise InputError("--executor ray trains one unit per worker; --trainer batched trains a cell's units together "
+                         "in one process: use --executor local with it, or --trainer sequential")
     spec = GridSpec(parse_tables(args.table), corpora, args.seeds, args.epoch, args.split_fold, args.precision,
                     parse_protocols(args.protocol), parse_normalisations(args.normalise))
     if args.report_only:
