@@ -22,10 +22,10 @@ STAGES = ("basics", "features", "model", "training", "runs", "paper", "command l
 BASICS = {"config", "errors", "io", "inputs", "schema"}
 COMMAND_LINE = {"cli", "commands", "device", "__init__", "__main__"}
 # Imports inside functions that reach a later stage, each for a reason the README's architecture section gives:
-# the classifier task loads run folders and predicts files, and io names the package's version.
+# the classifier task loads run folders and presets and predicts files, and io names the package's version.
 UPWARD_INSIDE_FUNCTIONS = {
     ("model.classifier", "runs.store"), ("model.classifier", "runs.prediction"),
-    ("model.classifier", "training.calibration"), ("io", "__init__"),
+    ("model.classifier", "training.calibration"), ("model.classifier", "runs.presets"), ("io", "__init__"),
 }
 
 

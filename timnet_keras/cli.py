@@ -255,6 +255,17 @@ def reproduce_main(argv=None):
     return _run(lambda argv: commands.reproduce_grid(reproduce_parser().parse_args(argv)), argv)
 
 
+def build_preset_main(argv=None):
+    p = Parser(description="Pack a finished, honest run folder as a preset: TimnetClassifier.from_preset(NAME)")
+    p.add_argument("run", help="the run folder (Models/<run>/); its folds must be finished, not test-selected")
+    p.add_argument("--name", required=True, help="the preset's name, e.g. emodb")
+    p.add_argument("--presets_dir", default=None, help="where to put it (default: the package's presets/ folder)")
+    p.add_argument("--data", default=None, help="the run's corpus cache name, to list each fold's utterances (default: the run's)")
+    p.add_argument("--mfcc_path", default="MFCC", help="feature caches (default: ./MFCC)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier preset of that name")
+    return _run(lambda argv: commands.build_preset(p.parse_args(argv)), argv)
+
+
 def summarize_main(argv=None):
     p = Parser(description="One Markdown table (the paper's Table 1 layout) of the runs under Results/")
     p.add_argument("result_path", nargs="?", default="Results")

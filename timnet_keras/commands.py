@@ -439,3 +439,20 @@ def reproduce_grid(args):
     return 0
 
 
+# --- build_preset.py
+
+def build_preset(args):
+    """`Code/build_preset.py`: a run folder packed as a preset, with its model card and provenance."""
+    from timnet_keras.features.cache import cache_path, load_feature_cache
+    from timnet_keras.runs import presets, store
+
+    run_config = store.read_run_config(args.run.rstrip("/"))
+    name = _data_name(args.data or run_config.data)
+    path = cache_path(args.mfcc_path, name)
+    features = load_feature_cache(path) if os.path.isfile(path) else None
+    target = presets.build_preset(args.run.rstrip("/"), args.name, args.presets_dir or presets.PRESETS_DIR, features,
+                                  overwrite=args.overwrite)
+    figures = presets.read_provenance(args.name, os.path.dirname(target))["figures"]
+    print(f"preset: {target} (WAR {figures['war']['mean']:.2f} %, UAR {figures['uar']['mean']:.2f} %; "
+          f"model_card.md beside it)")
+    return 0

@@ -127,6 +127,17 @@ class TimnetClassifier(keras.Model):
         return cls._from_fold_files(*run_store.read_saved_run(run_dir), fold)
 
     @classmethod
+    def from_preset(cls, name, presets_dir=None, fold=None):
+        """A preset by name: a finished honest run packed with its model card (`runs.presets`); no network.
+
+        Presets ship in the package (`timnet_keras/presets/<name>/`), or `presets_dir` holds your own
+        (`Code/build_preset.py RUN --name NAME`).
+        """
+        from timnet_keras.runs import presets
+
+        return cls.from_run(presets.preset_path(name, presets_dir or presets.PRESETS_DIR), fold)
+
+    @classmethod
     def from_weights(cls, folder, corpus, fold=None):
         """The authors' released weights folder (e.g. `EMODB_46/`) of a known `corpus`."""
         from timnet_keras.runs import store as run_store

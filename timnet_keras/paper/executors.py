@@ -42,16 +42,29 @@ def run_local(units, features, on_records, jit_compile=True, run_eagerly=False, 
         on_records(runner.run_training(group, features))
 
 
+def _undo_ray_niceness():
+    """Ray starts its workers at niceness 15: beside any other work (a test run) a unit then got a sliver of a core.
+
+    A grid worker is the work, so it takes the driver's priority back where the system allows it (root, or
+    CAP_SYS_NICE); elsewhere it stays as Ray left it.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, os.getppid()))
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_class(ray):
     @ray.remote
     class GridWorker:
         """One long-lived worker: a UnitRunner and the compiled models it has built."""
 
         def __init__(self, jit_compile, run_eagerly):
+            _undo_ray_niceness()
             self.runner = UnitRunner(jit_compile, run_eagerly, node_id=ray.get_runtime_context().get_node_id())
 
         def where(self):
-            return {"pid": os.getpid(), "node": self.runner.node_id}
+            return {"pid": os.getpid(), "node": self.runner.node_id, "niceness": os.getpriority(os.PRIO_PROCESS, 0)}
 
         def run(self, units, target_names, source, *targets):
             """One training's records as JSON; the FeatureSets come as arguments, which Ray resolves."""
@@ -125,7 +138,7 @@ def run_ray(units, features, on_records, address=None, workers=None, cpus_per_wo
     for _ in range(count):
         worker, where = start_worker()
         idle.append(worker)
-        log(f"worker pid {where['pid']} on node {where['node'][:12]}")
+        log(f"worker pid {where['pid']} on node {where['node'][:12]}, niceness {where.get('niceness', '?')}")
     pending, in_flight = collections.deque(groups), {}
     attempts = collections.Counter()
     try:
@@ -151,7 +164,7 @@ def run_ray(units, features, on_records, address=None, workers=None, cpus_per_wo
                     log(f"{key}: its worker died; retrying it on a fresh worker")
                     ray.kill(worker)
                     replacement, where = start_worker()
-                    log(f"worker pid {where['pid']} on node {where['node'][:12]}")
+                    log(f"worker pid {where['pid']} on node {where['node'][:12]}, niceness {where.get('niceness', '?')}")
                     idle.append(replacement)
                     pending.appendleft(group)
                     continue

@@ -40,12 +40,13 @@ its own test fold, `evaluation.epoch_selected_on_test`), which the paper's
 Tables 1 and 3 used and which only records with a per-epoch test curve allow.
 Every test compares within one protocol.
 """
-import math
 import os
 from collections import defaultdict
 from typing import NamedTuple
 
 import numpy as np
+
+from timnet_keras.training.evaluation import confidence_interval
 
 from timnet_keras.paper.baselines import BASELINE_EPOCHS, BASELINE_NAMES, BASELINES
 from timnet_keras.config import CROSS_CORPUS_LABELS, CROSS_CORPUS_NAMES, DEFAULT_SEED, TRAINING_DEFAULTS
@@ -76,22 +77,6 @@ def _mean_std(values):
     if len(values) == 1:
         return f"{values[0]:.2f}"
     return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
-
-
-def confidence_interval(values, level=0.95):
-    """Student-t interval of the mean; None for fewer than two values.
-
-    Example:
-        >>> [round(v, 2) for v in confidence_interval([90.0, 91.0, 92.0])]
-        [88.52, 93.48]
-    """
-    if len(values) < 2:
-        return None
-    from scipy import stats
-
-    mean, sem = float(np.mean(values)), float(np.std(values, ddof=1)) / math.sqrt(len(values))
-    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1)) * sem
-    return mean - half, mean + half
 
 
 def _interval(values):

@@ -14,6 +14,8 @@ import csv
 import io
 import warnings
 
+import math
+
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix
 
@@ -225,3 +227,19 @@ def console_table(summary):
                  f"Brier {pooled['brier_calibrated']:.3f}") if summary.get("calibrated") else " (no fitted temperature)"
         lines.append(f"pooled ECE {pooled['ece']:.3f}, NLL {pooled['nll']:.3f}, Brier {pooled['brier']:.3f}{after}")
     return "\n".join(lines)
+
+
+def confidence_interval(values, level=0.95):
+    """Student-t interval of the mean; None for fewer than two values.
+
+    Example:
+        >>> [round(v, 2) for v in confidence_interval([90.0, 91.0, 92.0])]
+        [88.52, 93.48]
+    """
+    if len(values) < 2:
+        return None
+    from scipy import stats
+
+    mean, sem = float(np.mean(values)), float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1)) * sem
+    return mean - half, mean + half
