@@ -110,3 +110,13 @@ def test_ray_refuses_the_batched_trainer_rather_than_dropping_it(tmp_path, capsy
 def test_the_command_line_module_parses_and_dispatches_in_under_300_lines():
     with open(os.path.join(REPO, "timnet_keras", "cli.py"), encoding="utf-8") as f:
         assert len(f.read().splitlines()) < 300
+
+
+def test_a_train_mode_record_and_a_grid_record_both_name_their_normalisation():
+    from timnet_keras.training.record import with_provenance
+
+    record = FoldRecord(1, np.arange(2), np.array([0, 1]), np.eye(2))
+    model = ModelConfig(frames=20, num_classes=2, num_blocks=2)
+    assert with_provenance(record, TrainingConfig(), model, "last", "speaker", normalise="utterance").training["normalise"] \
+        == "utterance"
+    assert "normalise" not in with_provenance(record, TrainingConfig(), model, "last", "kfold").training  # as older records

@@ -431,7 +431,9 @@ def reproduce_grid(args):
     setup_device(args.gpu, args.backend, getattr(args, "precision", "float32"), args.verbose)
     from timnet_keras.paper.reproduction import reproduce
 
-    options = dict(jit_compile=args.jit_compile, run_eagerly=args.run_eagerly, trainer=_trainer(args))
+    # Ray: one unit per worker, fold after fold (an explicit --trainer batched was refused above)
+    trainer = "sequential" if args.executor == "ray" else _trainer(args)
+    options = dict(jit_compile=args.jit_compile, run_eagerly=args.run_eagerly, trainer=trainer)
     if args.executor == "ray":
         options.update(address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
                        gpus_per_worker=args.gpus_per_worker)

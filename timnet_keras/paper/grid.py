@@ -308,9 +308,7 @@ class UnitRunner:
         from timnet_keras.training.record import with_provenance
 
         protocol = unit.protocol if unit.kind == "cv" else "cross"
-        record = with_provenance(record, training, model_config, "last", protocol, self.node_id, seconds)
-        if unit.normalise != "none":
-            record = record.replace(training={**record.training, "normalise": unit.normalise})
+        record = with_provenance(record, training, model_config, "last", protocol, self.node_id, seconds, unit.normalise)
         return record.replace(unit=unit, labels=tuple(labels),
                               held_out_speakers=held_out_speakers(unit, source, record.test_indices))
 

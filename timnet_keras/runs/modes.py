@@ -44,6 +44,9 @@ def train(features, run_config, model_path, result_path, resume=None, log=print,
         run_dir = resume.rstrip("/")
         trainer = run_config.trainer  # how to train is this process' choice; what to train is the run's
         run_config = run_store.read_run_config(run_dir)
+        if trainer == "batched" and not run_config.jit_compile:
+            log("the run trains without XLA (--no-xla), which the batched program cannot: resuming fold after fold")
+            trainer = "sequential"
         run_config.trainer = trainer
         if run_config.n_samples != len(features.x):
             raise RunError(f"--resume: the run was trained on {run_config.n_samples} samples, the cache has {len(features.x)}")
@@ -81,7 +84,7 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
     """Trains every unfinished fold of `run_config` (a RunConfig) in `run_dir`; returns the FoldRecords.
 
     Each finished fold leaves its weights (the authors' HDF5 layout) and its record in the run
-    folder (see run_store), so a killed run loses at most the folds in progress. The run's
+    folder (`runs.store`), so a killed run loses at most the folds in progress. The run's
     `trainer` picks the Trainer (`trainers.choose_trainer`): the grid trains its units the same way. Each fold
     trains and tests on the run's normalisation of the features (`normalise.fold_views`).
 
@@ -103,7 +106,8 @@ def run_cross_validation(features, run_config, run_dir, log=print, run_eagerly=F
             for fold, train, test in todo]
 
     def keep(model, record):
-        record = with_provenance(record, run_config.training, run_config.model, run_config.selection, run_config.protocol)
+        record = with_provenance(record, run_config.training, run_config.model, run_config.selection, run_config.protocol,
+                                 normalise=run_config.normalise)
         save_legacy_weights(model, run_store.fold_weights_path(run_dir, n_folds, record.fold), run_config.model.backbone_kwargs())
         run_store.write_fold_record(run_dir, record)
         accuracy = 100 * np.mean(np.argmax(record.probabilities, 1) == record.y_true)

@@ -9,7 +9,7 @@ returns to Python once per chunk of epochs.
 
 The mathematics are the sequential trainer's (tests/test_batched.py checks
 it to 1e-4): the same fresh weights (seed + fold) and dropout streams, the
-same epoch orders (`training.epoch_orders`), the same padded batches with
+same epoch orders (`plan.epoch_orders`), the same padded batches with
 their padding left out of the loss, the metrics and BatchNormalization's
 statistics, the same label smoothing and Adam. A fold with fewer batches
 than another runs steps of weight zero, which leave its state as it was.
@@ -265,7 +265,7 @@ class BatchedTrainer:
             return state, (jnp.where(active, loss * count, 0.0), correct, count)
 
         def test_scores(state, x_all, y_all, test_index, test_weight):
-            """(WAR, UAR, loss) of the test rows, as training.curve_point computes them on the host."""
+            """(WAR, UAR, loss) of the test rows, as plan.curve_point computes them on the host."""
             trainable, non_trainable, _ = state
             y_pred, _ = model.stateless_call(trainable, non_trainable, x_all[test_index], training=False)
             truth = y_all[test_index]

@@ -1,8 +1,8 @@
 """The fold plan: what every trainer shares, built in one place.
 
-A fold is a `FoldJob` (its seed, number and rows); `fold_jobs` makes them
-for any selection and calibration, and both trainers (`training`, the
-sequential one, and `batched`) start a fold from the same fresh weights,
+A fold is a `FoldJob` (its seed, number and rows); `fold_job` makes one
+for any selection and calibration, and both trainers (the
+sequential one, `training.sequential`, and `training.batched`) start a fold from the same fresh weights,
 dropout streams, epoch orders, optimizer and loss defined here. That is why
 the two give the same curves (tests/test_batched.py states the tolerance).
 """

@@ -140,7 +140,7 @@ def machine_description(node_id=""):
     return description
 
 
-def with_provenance(record, training, model_config, selection, protocol, node_id="", seconds=None):
+def with_provenance(record, training, model_config, selection, protocol, node_id="", seconds=None, normalise="none"):
     """`record` with what makes it traceable: its training settings, model, backend, versions, machine and time.
 
     The train mode and the grid call this alike, so their records of one fold differ only in timing and place.
@@ -150,7 +150,8 @@ def with_provenance(record, training, model_config, selection, protocol, node_id
     from timnet_keras.io import time_stamp, versions
 
     return record.replace(
-        training={**dataclasses.asdict(training), "selection": selection, "protocol": protocol},
+        training={**dataclasses.asdict(training), "selection": selection, "protocol": protocol,
+                  **({"normalise": normalise} if normalise != "none" else {})},
         model=model_config.backbone_kwargs() | {"num_classes": model_config.num_classes},
         backend=keras.backend.backend(), versions=versions(), machine=machine_description(node_id),
         finished=time_stamp(), seconds=record.seconds if seconds is None else round(seconds, 1))

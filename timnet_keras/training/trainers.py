@@ -1,7 +1,7 @@
 """The one trainer interface: the train mode, the cross-corpus mode and the grid all train through it.
 
 A `Trainer` takes fold jobs (`plan.fold_job`) over a FeatureSet and returns a
-`FoldRecord` per job; `choose_trainer` picks the sequential one (`training`)
+`FoldRecord` per job; `choose_trainer` picks the sequential one (`sequential`)
 or the batched one (`batched`, JAX only) from `--trainer`. Every caller
 builds its jobs with the plan, so a grid unit and a fold of `--mode train`
 with the same seed and fold are the same training (tests/test_trainers.py).
