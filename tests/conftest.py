@@ -45,3 +45,17 @@ def tiny_grid_flags(mfcc_path, registry, folds=2, epochs=1):
     """The tiny grid of the reproduction tests: DEMO, two cells (seeds 46, 47), eagerly."""
     return ["--table", "1", "--corpora", "DEMO", "--seeds", "2", "--split_fold", str(folds), "--epoch", str(epochs),
             "--run-eagerly", "--mfcc_path", mfcc_path, "--registry", registry, "--report", os.path.join(registry, "R.md")]
+
+
+def count_trainings(monkeypatch):
+    """Patches SequentialTrainer.train_fold to note each training's name (one call, one training); returns the list."""
+    from timnet_keras.training.sequential import SequentialTrainer
+
+    calls, train_fold = [], SequentialTrainer.train_fold
+
+    def counted(self, *args, **kwargs):
+        calls.append(kwargs.get("desc"))
+        return train_fold(self, *args, **kwargs)
+
+    monkeypatch.setattr(SequentialTrainer, "train_fold", counted)
+    return calls

@@ -5,6 +5,8 @@ import pytest
 from timnet_keras.config import CORPORA, DEFAULT_SEED
 from timnet_keras.paper.grid import GridError, GridSpec, UnitRunner, expand, parse_tables
 
+from conftest import count_trainings
+
 
 def test_table_1_is_ten_folds_per_corpus_and_seed_from_the_corpus_tables_seed():
     units = expand(GridSpec(("1",), ("EMOVO", "CASIA"), seeds=2))
@@ -94,20 +96,6 @@ def corpus_as(labels, seed, length=8192):
     return FeatureSet(base.x, base.y, tuple(labels), base.paths, base.speakers, base.settings)
 
 
-def counting_trainings(monkeypatch):
-    """Patches SequentialTrainer.train_fold to count its calls (each is one training); returns the list of calls."""
-    from timnet_keras.training.sequential import SequentialTrainer
-
-    calls, train_fold = [], SequentialTrainer.train_fold
-
-    def counted(self, *args, **kwargs):
-        calls.append(kwargs.get("desc"))
-        return train_fold(self, *args, **kwargs)
-
-    monkeypatch.setattr(SequentialTrainer, "train_fold", counted)
-    return calls
-
-
 @pytest.mark.slow
 def test_a_source_serving_two_targets_is_trained_once_and_scores_each_as_if_trained_for_it_alone(monkeypatch):
     from timnet_keras.paper.registry import Unit
@@ -115,7 +103,7 @@ def test_a_source_serving_two_targets_is_trained_once_and_scores_each_as_if_trai
     four = ("angry", "happy", "neutral", "sad")
     features = {"SRC": corpus_as(four, 1), "TA": corpus_as(four, 2, 6144), "TB": corpus_as(four, 3, 12288)}
     units = [Unit("cross", "SRC", "timnet", 46, 2, target=t) for t in ("TA", "TB")]
-    calls = counting_trainings(monkeypatch)
+    calls = count_trainings(monkeypatch)
     runner = UnitRunner(run_eagerly=True)  # one runner, as a grid worker: every training starts from its seed
     together = runner.run_training(units, features)
     assert calls == ["cross/SRC/timnet/seed46-e2"]  # one training for both targets
@@ -140,7 +128,7 @@ def test_a_target_sharing_other_emotions_with_the_source_gets_a_training_of_its_
                 "TB": corpus_as(("angry", "happy", "neutral", "surprise"), 3),
                 "TC": corpus_as(("sad", "happy", "neutral", "angry"), 4)}
     units = [Unit("cross", "SRC", "timnet", 46, 1, target=t) for t in ("TA", "TB", "TC")]
-    calls = counting_trainings(monkeypatch)
+    calls = count_trainings(monkeypatch)
     records = UnitRunner(run_eagerly=True).run_training(units, features)
     assert len(calls) == 2 and [r.unit.target for r in records] == ["TA", "TB", "TC"]
     assert [r.training["targets"] for r in records] == [["TA", "TC"], ["TB"], ["TA", "TC"]]
@@ -213,7 +201,7 @@ def test_the_ray_executor_sends_a_source_run_to_one_worker_and_gets_all_its_targ
     ray, exceptions = fake_ray_module(dispatched)
     monkeypatch.setitem(sys.modules, "ray", ray)
     monkeypatch.setitem(sys.modules, "ray.exceptions", exceptions)
-    calls = counting_trainings(monkeypatch)
+    calls = count_trainings(monkeypatch)
     run_ray(units, features, received.append, workers=2, run_eagerly=True, log=lambda *_: None)
     runs = [args for name, args in dispatched if name == "run"]
     assert len(runs) == len(calls) == 2 and [len(records) for records in received] == [2, 2]

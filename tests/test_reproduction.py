@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import REPO, tiny_grid_flags
+from conftest import REPO, tiny_grid_flags, count_trainings
 from timnet_keras.cli import reproduce_main
 from timnet_keras.paper.registry import finished_units, read_records, record_path
 
@@ -94,27 +94,13 @@ def cross_flags(mfcc, registry):
             "--registry", registry, "--report", os.path.join(registry, "R.md")]
 
 
-def trainings_counted(monkeypatch):
-    """Patches SequentialTrainer.train_fold to note each training's name; returns the list it fills."""
-    from timnet_keras.training.sequential import SequentialTrainer
-
-    calls, train_fold = [], SequentialTrainer.train_fold
-
-    def counted(self, *args, **kwargs):
-        calls.append(kwargs.get("desc"))
-        return train_fold(self, *args, **kwargs)
-
-    monkeypatch.setattr(SequentialTrainer, "train_fold", counted)
-    return calls
-
-
 def cross_key(source, target):
     return f"cross/{source}-{target}/timnet/seed46-e1"
 
 
 def test_table_2_trains_each_source_once_and_leaves_a_record_per_pair(tmp_path, cross_mfcc, monkeypatch, capsys):
     registry = str(tmp_path / "reproduction")
-    calls = trainings_counted(monkeypatch)
+    calls = count_trainings(monkeypatch)
     assert reproduce_main(cross_flags(cross_mfcc, registry)) == 0
     assert sorted(calls) == [f"cross/{s}/timnet/seed46-e1" for s in CROSS]  # three trainings, not six
     assert finished_units(registry) == {cross_key(s, t) for s in CROSS for t in CROSS if s != t}
@@ -145,7 +131,7 @@ def test_a_driver_stopped_between_two_targets_completes_the_second_without_train
         return write_record(*args)
 
     monkeypatch.setattr(registry_module, "write_record", stopped_at_the_second_record)
-    calls = trainings_counted(monkeypatch)
+    calls = count_trainings(monkeypatch)
     assert reproduce_main(cross_flags(cross_mfcc, registry)) == 130
     assert calls == ["cross/SRCA/timnet/seed46-e1"] and finished_units(registry) == {cross_key("SRCA", "SRCB")}
     journal = pending_path(registry, "cross/SRCA/timnet/seed46-e1")
