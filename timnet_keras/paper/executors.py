@@ -49,8 +49,12 @@ def _undo_ray_niceness():
     CAP_SYS_NICE); elsewhere it stays as Ray left it.
     """
     try:
-        os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, os.getppid()))
-    except (OSError, AttributeError):
+        wanted = os.getpriority(os.PRIO_PROCESS, os.getppid())
+        # Niceness is per thread on Linux: every thread there is now, and those they start later inherit it.
+        threads = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]
+        for thread in threads:
+            os.setpriority(os.PRIO_PROCESS, int(thread), wanted)
+    except (OSError, AttributeError, ValueError):
         pass
 
 
