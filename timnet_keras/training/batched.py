@@ -27,9 +27,9 @@ from timnet_keras.errors import RunError
 from timnet_keras.training.jax_compiler import configure_jax_compiler
 from timnet_keras.io import write_atomic
 from timnet_keras.model.padding import padded_batches, real_rows, steps_per_epoch
-from timnet_keras.training.plan import (CURVE_KEYS, FoldJob, job_features, build_loss, build_optimizer, calibrate_fold, check_selection, epoch_orders,
-                   fresh_weights, precision_policy, predict_padded, reset_dropout_streams, seed_everything)
-from timnet_keras.training.record import FoldRecord
+from timnet_keras.training.plan import (CURVE_KEYS, FoldJob, build_loss, build_optimizer, check_selection, epoch_orders,
+                                        fresh_weights, job_features, precision_policy, reset_dropout_streams, score_fold,
+                                        seed_everything)
 
 CHUNK_EPOCHS = 25  # epochs per call of the program: progress and checkpoints move this often
 
@@ -137,16 +137,12 @@ class BatchedTrainer:
         save = (lambda chunk_state: save_checkpoint(checkpoint, self, trained, chunk_state)) if checkpoint else None
         results = self.train_jobs(x_all, y_all, trained, state=state, on_chunk=save,
                                   desc=desc or f"{len(jobs)} folds together")
-        seconds = round((time.time() - start) / len(jobs), 1)  # the folds trained together: each gets its share
+        seconds = (time.time() - start) / len(jobs)  # the folds trained together: each gets its share
         records = []
         for job, result, features in zip(jobs, results, views):
             result.load_into(self.model)
-            test = np.asarray(job.test if job.test is not None else [], dtype=int)
-            probabilities = predict_padded(self.model, features.x[test], self.training.batch_size)
-            held = job.held if job.held is not None else test[:0]
-            calibration = calibrate_fold(self.model, features, held, self.training.batch_size)
-            records.append(FoldRecord(job.fold, test, features.classes[test], probabilities, result.history,
-                                      result.selected_epoch, seconds, calibration, labels=tuple(features.labels)))
+            records.append(score_fold(self.model, job, features, result.history, result.selected_epoch, seconds,
+                                      self.training.batch_size))
             if on_fold is not None:
                 on_fold(self.model, records[-1])
         if checkpoint and os.path.exists(checkpoint):

@@ -250,3 +250,13 @@ def calibrate_fold(model, features, held, batch_size):
     return fit_calibration(predict_padded(model, features.x[held], batch_size), features.classes[held], held)
 
 
+def score_fold(model, job, features, history, selected_epoch, seconds, batch_size):
+    """A trained fold's FoldRecord: `model` on its test rows, calibrated on its held-out rows (both trainers)."""
+    from timnet_keras.training.record import FoldRecord
+
+    test = np.asarray(job.test if job.test is not None else [], dtype=int)
+    probabilities = predict_padded(model, features.x[test], batch_size)
+    held = job.held if job.held is not None else test[:0]
+    calibration = calibrate_fold(model, features, held, batch_size)
+    return FoldRecord(job.fold, test, features.classes[test], probabilities, history, selected_epoch, round(seconds, 1),
+                      calibration, labels=tuple(features.labels))

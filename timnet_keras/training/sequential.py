@@ -14,9 +14,9 @@ from timnet_keras.model.classifier import TimnetClassifier
 from timnet_keras.errors import RunError
 from timnet_keras.training.jax_compiler import configure_jax_compiler
 from timnet_keras.model.padding import padded_batches
-from timnet_keras.training.plan import (job_features, build_loss, build_optimizer, calibrate_fold, check_selection, curve_point, epoch_orders, fresh_weights,
-                   precision_policy, predict_padded, reset_dropout_streams, seed_everything, _check_precision)
-from timnet_keras.training.record import FoldRecord
+from timnet_keras.training.plan import (_check_precision, build_loss, build_optimizer, check_selection, curve_point,
+                                        epoch_orders, fresh_weights, job_features, precision_policy, predict_padded,
+                                        reset_dropout_streams, score_fold, seed_everything)
 
 
 class SequentialTrainer:
@@ -89,11 +89,10 @@ class SequentialTrainer:
         records = []
         for job, features in zip(jobs, job_features(features, jobs)):
             start = time.time()
-            select = None
-            if self.selection == "best-val":
-                select = job.select  # the plan's tenth of the training part
+            select = job.select if self.selection == "best-val" else None  # the plan's tenth of the training part
             history, selected = self._train_rows(job, features, select, desc or f"fold {job.fold}")
-            records.append(self._score(job, features, history, selected, time.time() - start))
+            records.append(score_fold(self.model, job, features, history, selected, time.time() - start,
+                                      self.training.batch_size))
             if on_fold is not None:
                 on_fold(self.model, records[-1])
         return records
@@ -104,15 +103,6 @@ class SequentialTrainer:
         validation = (features.x[select], features.y[select]) if select is not None else None
         return self.train_fold(job.fold, features.x[job.train], features.y[job.train], x_test, y_test, desc=desc,
                                validation=validation, seed=job.seed)
-
-    def _score(self, job, features, history, selected, seconds):
-        batch = self.training.batch_size
-        test = np.asarray(job.test if job.test is not None else [], dtype=int)
-        probabilities = predict_padded(self.model, features.x[test], batch)
-        held = job.held if job.held is not None else test[:0]
-        calibration = calibrate_fold(self.model, features, held, batch)
-        return FoldRecord(job.fold, test, features.classes[test], probabilities, history, selected, round(seconds, 1),
-                          calibration, labels=tuple(features.labels))
 
     def train_fold(self, fold, x_train, y_train, x_test=None, y_test=None, desc="fold", validation=None, seed=None,
                    curves=None):
