@@ -183,20 +183,6 @@ def test_an_output_in_a_missing_folder_names_the_users_path(workspace, capsys, t
     assert exit_.value.code == 2 and err.startswith("error: --output") and str(tmp_path / "nowhere") in err and "tmp-" not in err
 
 
-@pytest.mark.jax_pass
-@pytest.mark.slow
-def test_default_folders_are_relative_to_the_working_directory(tmp_path):
-    """An installed package must never write beside itself: ./MFCC, ./Models and ./Results of the caller."""
-    env = dict(os.environ, PYTHONPATH=REPO)
-    done = subprocess.run([sys.executable, "-m", "timnet_keras", "--mode", "train", "--data", "DEMO", "--epoch", "1",
-                           "--dilation_size", "2", "--split_fold", "2", "--no-xla"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert sorted(os.listdir(tmp_path)) == ["MFCC", "Models", "Results"]
-    assert os.listdir(tmp_path / "MFCC") == ["DEMO.npz"]  # DEMO is generated when missing
-    assert len(os.listdir(tmp_path / "Models")) == 1 and len(os.listdir(tmp_path / "Results")) == 1
-
-
 def test_run_eagerly_trains_the_folds_without_a_graph(workspace, monkeypatch):
     # The debugging route for one's own layers: every fold's model runs eagerly, and the run still completes.
     from timnet_keras.training import sequential as training

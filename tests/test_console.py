@@ -19,15 +19,18 @@ def _clean_env(**extra):
     return dict(env, PYTHONPATH=REPO, **extra)
 
 
-def _run(cwd, *argv, **env):
-    return subprocess.run([sys.executable, MAIN, *argv], cwd=cwd, env=_clean_env(**env), capture_output=True, text=True,
+def _run(cwd, *argv, entry=(MAIN,), **env):
+    return subprocess.run([sys.executable, *entry, *argv], cwd=cwd, env=_clean_env(**env), capture_output=True, text=True,
                           timeout=600)
 
 
 @pytest.mark.jax_pass  # subprocesses in a clean environment (TensorFlow): either pass can run it; make test's JAX pass has room
 @pytest.mark.slow
 def test_train_then_test_print_no_backend_log_lines_and_one_line_of_our_own(tmp_path):
-    train = _run(tmp_path, "--mode", "train", *TINY)
+    train = _run(tmp_path, "--mode", "train", *TINY, entry=("-m", "timnet_keras"))  # as the installed package
+    # An installed package never writes beside itself: ./MFCC (DEMO generated when missing), ./Models, ./Results.
+    assert sorted(os.listdir(tmp_path)) == ["MFCC", "Models", "Results"], train.stderr[-2000:]
+    assert os.listdir(tmp_path / "MFCC") == ["DEMO.npz"] and len(os.listdir(tmp_path / "Models")) == 1
     test = _run(tmp_path, "--mode", "test", "--data", "DEMO")
     for done in (train, test):
         assert done.returncode == 0, done.stderr[-2000:]

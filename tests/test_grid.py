@@ -50,14 +50,15 @@ def test_unknown_tables_are_refused(text):
 
 @pytest.mark.slow
 def test_a_grid_unit_is_the_same_fold_as_the_train_mode(tmp_path):
-    from timnet_keras.config import TRAINING_DEFAULTS
+    from timnet_keras.config import TRAINING_DEFAULTS, default_num_blocks
     from timnet_keras.features.extract import demo_features
     from timnet_keras.paper.registry import Unit
     from timnet_keras.runs.run_config import ModelConfig, RunConfig, TrainingConfig
     from timnet_keras.runs.modes import run_cross_validation
 
     features = demo_features(n_utterances=40)
-    config = RunConfig(data="DEMO", model=ModelConfig(frames=features.x.shape[1], num_classes=4),
+    config = RunConfig(data="DEMO", model=ModelConfig(frames=features.x.shape[1], num_classes=4,
+                                                            num_blocks=default_num_blocks("DEMO")),
                        training=TrainingConfig(epoch=1), seed=46, split_fold=2)
     folds = run_cross_validation(features, config, str(tmp_path), log=lambda *_: None, run_eagerly=True)
     record = UnitRunner(run_eagerly=True).run(Unit("cv", "DEMO", "timnet", 46, 1, fold=2, n_folds=2), features)

@@ -383,8 +383,11 @@ def test_a_normalised_grid_unit_is_the_same_fold_as_the_train_mode(tmp_path):
     from timnet_keras.runs.modes import run_cross_validation
 
     features = demo_features(n_utterances=40)
-    config = RunConfig(data="DEMO", model=ModelConfig(frames=features.x.shape[1], num_classes=4),
-                       training=TrainingConfig(epoch=1), seed=46, split_fold=2, normalise="speaker")
+    from timnet_keras.config import default_num_blocks
+
+    model = ModelConfig(frames=features.x.shape[1], num_classes=4, num_blocks=default_num_blocks("DEMO"))
+    config = RunConfig(data="DEMO", model=model, training=TrainingConfig(epoch=1), seed=46, split_fold=2,
+                       normalise="speaker")
     folds = run_cross_validation(features, config, str(tmp_path), log=lambda *_: None, run_eagerly=True)
     unit = Unit("cv", "DEMO", "timnet", 46, 1, fold=2, n_folds=2, normalise="speaker")
     record = UnitRunner(run_eagerly=True).run(unit, features)

@@ -61,8 +61,9 @@ CORPORA = {
             aliases=("RAVDESS",),
         ),
         CorpusSpec("SAVEE", ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"), 130000, 44),
-        # Built-in synthetic corpus (timnet_keras.features.demo): 1-3 s utterances.
-        CorpusSpec("DEMO", ("angry", "happy", "neutral", "sad"), 44100, 46),
+        # Built-in synthetic corpus (timnet_keras.features.demo): 1-3 s utterances at 2 s, so 87 frames.
+        # Six blocks see 127 frames, the fewest that cover them; blocks 7 and 8 would see only padding.
+        CorpusSpec("DEMO", ("angry", "happy", "neutral", "sad"), 44100, 46, num_blocks=6),
     )
 }
 
