@@ -117,14 +117,12 @@ def test_the_grid_trains_a_cell_batched_into_the_same_records_one_per_fold(demo_
     from timnet_keras.paper.registry import read_records
 
     for trainer in ("sequential", "batched"):
-        flags = tiny_grid_flags(demo_mfcc, str(tmp_path / trainer), epochs=1) + ["--seeds", "1", "--trainer", trainer]
-        if trainer == "batched":  # one compiled program: no eager route (the CLI refuses the pair)
-            flags.remove("--run-eagerly")
+        flags = tiny_grid_flags(demo_mfcc, str(tmp_path / trainer), epochs=1, eager=False) + ["--seeds", "1", "--trainer", trainer]
         assert reproduce_main(flags) == 0
     sequential = {r.unit.key: r for r in read_records(str(tmp_path / "sequential"))}
     batched = {r.unit.key: r for r in read_records(str(tmp_path / "batched"))}
     assert sorted(batched) == sorted(sequential) and len(batched) == 2  # two folds, a record each
-    for key, record in batched.items():  # the tiny grid's sequential units run eagerly: other summation order
+    for key, record in batched.items():  # one program for both folds: another summation order
         np.testing.assert_allclose(record.probabilities, sequential[key].probabilities, atol=1e-3)
         assert record.history["loss"] == pytest.approx(sequential[key].history["loss"], abs=1e-4)
 

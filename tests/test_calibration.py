@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from conftest import CHEAP_EAGER, CHEAP_GRAPH
 from timnet_keras import cli
 from timnet_keras.features.cache import save_feature_cache
 from timnet_keras.training.calibration import apply_temperature, fit_temperature
@@ -16,6 +17,9 @@ from timnet_keras.training.folds import make_folds
 from timnet_keras.runs.run_config import ModelConfig, TrainingConfig
 from timnet_keras.training.plan import calibration_split, fold_job
 from timnet_keras.training.sequential import SequentialTrainer
+
+# Backend-agnostic flows: make test runs them once, in its JAX pass, where their tiny trainings are cheapest (conftest).
+pytestmark = pytest.mark.jax_pass
 
 
 def test_the_fitted_temperature_is_the_nll_minimum():
@@ -41,7 +45,7 @@ def test_the_temperature_does_not_change_when_only_the_test_rows_change():
     features = demo_features(mean_signal_length=8192, n_utterances=32)
     train, test = make_folds(features, "kfold", 4, 46)[0]
     model = ModelConfig(frames=features.x.shape[1], num_classes=len(features.labels), num_blocks=2)
-    trainer = SequentialTrainer(model, TrainingConfig(epoch=3, batch_size=8), seed=46, run_eagerly=True)
+    trainer = SequentialTrainer(model, TrainingConfig(epoch=3, batch_size=8), seed=46, run_eagerly=CHEAP_EAGER)
     first, = trainer.train(features, [fold_job(features, train, test, 1, 46, calibrate=True)])
     features.x[test] = np.random.default_rng(1).normal(size=features.x[test].shape) * 50  # other test audio,
     features.y[test] = np.roll(features.y[test], 1, axis=1)  # other test labels
@@ -53,7 +57,7 @@ def test_the_temperature_does_not_change_when_only_the_test_rows_change():
     assert not np.allclose(first.probabilities, second.probabilities)  # the test rows did change
 
 
-TINY = ["--epoch", "3", "--dilation_size", "2", "--split_fold", "3", "--batch_size", "8", "--no-xla"]
+TINY = ["--epoch", "3", "--dilation_size", "2", "--split_fold", "3", "--batch_size", "8", *CHEAP_GRAPH]
 
 
 @pytest.mark.slow

@@ -5,7 +5,11 @@ import glob
 import numpy as np
 import pytest
 
+from conftest import CHEAP_GRAPH
 from timnet_keras import cli
+
+# Backend-agnostic flows: make test runs them once, in its JAX pass, where their tiny trainings are cheapest (conftest).
+pytestmark = pytest.mark.jax_pass
 from timnet_keras.features.cache import FeatureSet, save_feature_cache
 from timnet_keras.features.extract import demo_features
 from timnet_keras.paper.cross_corpus import cross_corpus_pairs, fit_frames
@@ -23,7 +27,7 @@ def test_tiny_cross_corpus_run_uses_only_shared_emotions(tmp_path, capsys):
     save_feature_cache(str(mfcc / "CASIA.npz"), corpus_with_labels(("angry", "happy", "neutral", "sad"), 1, 8192))
     save_feature_cache(str(mfcc / "EMODB.npz"), corpus_with_labels(("angry", "happy", "neutral", "surprise"), 2, 6144))
     assert cli.main(["--mode", "cross", "--source", "CASIA", "--target", "EMODB", "--epoch", "2", "--dilation_size", "2",
-                     "--batch_size", "8", "--no-xla", "--runs", "2", "--mfcc_path", str(mfcc), "--result_path", str(tmp_path / "R")]) == 0
+                     "--batch_size", "8", *CHEAP_GRAPH, "--runs", "2", "--mfcc_path", str(mfcc), "--result_path", str(tmp_path / "R")]) == 0
     (result,) = glob.glob(str(tmp_path / "R" / "cross_*" / "results.json"))
     pair = json.load(open(result))["pairs"][0]
     assert pair["labels"] == ["angry", "happy", "neutral"]

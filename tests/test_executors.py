@@ -106,7 +106,7 @@ def test_ray_on_two_nodes_survives_a_killed_worker_and_gives_the_local_predictio
     from timnet_keras.paper.registry import finished_units, read_records
 
     local, remote = str(tmp_path / "local"), str(tmp_path / "ray")
-    command = [sys.executable, "-u", os.path.join(REPO, "Code", "reproduce.py"), *tiny_grid_flags(demo_mfcc, remote),
+    command = [sys.executable, "-u", os.path.join(REPO, "Code", "reproduce.py"), *tiny_grid_flags(demo_mfcc, remote, eager=True),
                "--executor", "ray", "--address", two_node_cluster, "--workers", "2"]
     driver = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               env=RAY_ENV)
@@ -128,7 +128,7 @@ def test_ray_on_two_nodes_survives_a_killed_worker_and_gives_the_local_predictio
     # The local reference uses one thread, as each Ray worker does: with another thread count TensorFlow
     # sums in another order, and after an epoch of training that alone moves probabilities by ~1e-5.
     one_thread = dict(RAY_ENV, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
-    subprocess.run([sys.executable, os.path.join(REPO, "Code", "reproduce.py"), *tiny_grid_flags(demo_mfcc, local)],
+    subprocess.run([sys.executable, os.path.join(REPO, "Code", "reproduce.py"), *tiny_grid_flags(demo_mfcc, local, eager=True)],
                    env=one_thread, check=True, capture_output=True, timeout=300)
     local_records, ray_records = read_records(local), read_records(remote)
     assert [r.unit for r in local_records] == [r.unit for r in ray_records]

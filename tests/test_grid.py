@@ -5,7 +5,10 @@ import pytest
 from timnet_keras.config import CORPORA, DEFAULT_SEED
 from timnet_keras.paper.grid import GridError, GridSpec, UnitRunner, expand, parse_tables
 
-from conftest import count_trainings
+from conftest import CHEAP_EAGER, count_trainings
+
+# Backend-agnostic flows: make test runs them once, in its JAX pass, where their tiny trainings are cheapest (conftest).
+pytestmark = pytest.mark.jax_pass
 
 
 def test_table_1_is_ten_folds_per_corpus_and_seed_from_the_corpus_tables_seed():
@@ -60,8 +63,8 @@ def test_a_grid_unit_is_the_same_fold_as_the_train_mode(tmp_path):
     config = RunConfig(data="DEMO", model=ModelConfig(frames=features.x.shape[1], num_classes=4,
                                                             num_blocks=default_num_blocks("DEMO")),
                        training=TrainingConfig(epoch=1), seed=46, split_fold=2)
-    folds = run_cross_validation(features, config, str(tmp_path), log=lambda *_: None, run_eagerly=True)
-    record = UnitRunner(run_eagerly=True).run(Unit("cv", "DEMO", "timnet", 46, 1, fold=2, n_folds=2), features)
+    folds = run_cross_validation(features, config, str(tmp_path), log=lambda *_: None, run_eagerly=CHEAP_EAGER)
+    record = UnitRunner(run_eagerly=CHEAP_EAGER).run(Unit("cv", "DEMO", "timnet", 46, 1, fold=2, n_folds=2), features)
     np.testing.assert_array_equal(record.test_indices, folds[1].test_indices)
     np.testing.assert_allclose(record.probabilities, folds[1].probabilities, atol=1e-5)
     np.testing.assert_allclose(record.history["loss"], folds[1].history["loss"], rtol=1e-5)
@@ -105,7 +108,7 @@ def test_a_source_serving_two_targets_is_trained_once_and_scores_each_as_if_trai
     features = {"SRC": corpus_as(four, 1), "TA": corpus_as(four, 2, 6144), "TB": corpus_as(four, 3, 12288)}
     units = [Unit("cross", "SRC", "timnet", 46, 2, target=t) for t in ("TA", "TB")]
     calls = count_trainings(monkeypatch)
-    runner = UnitRunner(run_eagerly=True)  # one runner, as a grid worker: every training starts from its seed
+    runner = UnitRunner(run_eagerly=CHEAP_EAGER)  # one runner, as a grid worker: every training starts from its seed
     together = runner.run_training(units, features)
     assert calls == ["cross/SRC/timnet/seed46-e2"]  # one training for both targets
     assert [r.unit for r in together] == units and all(r.training["targets"] == ["TA", "TB"] for r in together)
@@ -130,7 +133,7 @@ def test_a_target_sharing_other_emotions_with_the_source_gets_a_training_of_its_
                 "TC": corpus_as(("sad", "happy", "neutral", "angry"), 4)}
     units = [Unit("cross", "SRC", "timnet", 46, 1, target=t) for t in ("TA", "TB", "TC")]
     calls = count_trainings(monkeypatch)
-    records = UnitRunner(run_eagerly=True).run_training(units, features)
+    records = UnitRunner(run_eagerly=CHEAP_EAGER).run_training(units, features)
     assert len(calls) == 2 and [r.unit.target for r in records] == ["TA", "TB", "TC"]
     assert [r.training["targets"] for r in records] == [["TA", "TC"], ["TB"], ["TA", "TC"]]
     assert records[1].labels == ("angry", "happy", "neutral") and records[1].probabilities.shape[1] == 3
@@ -203,7 +206,7 @@ def test_the_ray_executor_sends_a_source_run_to_one_worker_and_gets_all_its_targ
     monkeypatch.setitem(sys.modules, "ray", ray)
     monkeypatch.setitem(sys.modules, "ray.exceptions", exceptions)
     calls = count_trainings(monkeypatch)
-    run_ray(units, features, received.append, workers=2, run_eagerly=True, log=lambda *_: None)
+    run_ray(units, features, received.append, workers=2, run_eagerly=CHEAP_EAGER, log=lambda *_: None)
     runs = [args for name, args in dispatched if name == "run"]
     assert len(runs) == len(calls) == 2 and [len(records) for records in received] == [2, 2]
     assert sorted(r.unit for records in received for r in records) == sorted(units)

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import tiny_grid_flags
+from conftest import CHEAP_EAGER, CHEAP_GRAPH, tiny_grid_flags
 from timnet_keras import cli
 from timnet_keras.features.cache import CACHE_KEYS, cache_path, load_feature_cache, save_feature_cache
 from timnet_keras.features.extract import demo_features
@@ -20,7 +20,7 @@ from timnet_keras.features.normalise import (Statistics, fold_view, fold_views, 
 from timnet_keras.features.preprocessor import MfccPreprocessor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--epoch", "2", "--dilation_size", "2", "--split_fold", "3", "--batch_size", "8", "--no-xla"]
+TINY = ["--epoch", "2", "--dilation_size", "2", "--split_fold", "3", "--batch_size", "8", *CHEAP_GRAPH]
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +297,7 @@ def test_an_exported_utterance_model_normalises_inside_itself_and_a_speaker_one_
     np.testing.assert_allclose(np.asarray(UtteranceNormalisation()(raw)), utterance_normalised(raw), atol=2e-4)
 
     classifier = TimnetClassifier(TimnetBackbone(frames=raw.shape[1], num_blocks=2), 4, labels=demo.labels,
-                                  preprocessor=MfccPreprocessor(44100, normalise="utterance"), ensemble_size=2)
+                                  preprocessor=MfccPreprocessor(44100, normalise="utterance"))
     expected = classifier.predict(utterance_normalised(raw), verbose=0)
     assert not np.allclose(classifier.predict(raw, verbose=0), expected, atol=1e-5)
     manifest = classifier.export_bundle(str(tmp_path / "keras"), "keras")
@@ -388,13 +388,13 @@ def test_a_normalised_grid_unit_is_the_same_fold_as_the_train_mode(tmp_path):
     model = ModelConfig(frames=features.x.shape[1], num_classes=4, num_blocks=default_num_blocks("DEMO"))
     config = RunConfig(data="DEMO", model=model, training=TrainingConfig(epoch=1), seed=46, split_fold=2,
                        normalise="speaker")
-    folds = run_cross_validation(features, config, str(tmp_path), log=lambda *_: None, run_eagerly=True)
+    folds = run_cross_validation(features, config, str(tmp_path), log=lambda *_: None, run_eagerly=CHEAP_EAGER)
     unit = Unit("cv", "DEMO", "timnet", 46, 1, fold=2, n_folds=2, normalise="speaker")
-    record = UnitRunner(run_eagerly=True).run(unit, features)
+    record = UnitRunner(run_eagerly=CHEAP_EAGER).run(unit, features)
     np.testing.assert_array_equal(record.test_indices, folds[1].test_indices)
     np.testing.assert_allclose(record.probabilities, folds[1].probabilities, atol=1e-5)
     assert record.training["normalise"] == "speaker" and record.to_json()["unit"]["normalise"] == "speaker"
-    raw = UnitRunner(run_eagerly=True).run(dataclasses.replace(unit, normalise="none"), features)
+    raw = UnitRunner(run_eagerly=CHEAP_EAGER).run(dataclasses.replace(unit, normalise="none"), features)
     assert not np.allclose(raw.probabilities, record.probabilities, atol=1e-5)
 
 

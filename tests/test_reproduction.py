@@ -7,11 +7,12 @@ import time
 
 import pytest
 
-from conftest import REPO, tiny_grid_flags, count_trainings
+from conftest import CHEAP_EAGER, REPO, tiny_grid_flags, count_trainings
 from timnet_keras.cli import reproduce_main
 from timnet_keras.paper.registry import finished_units, read_records, record_path
 
-pytestmark = pytest.mark.slow
+# Backend-agnostic flows: make test runs them once, in its JAX pass, where their tiny trainings are cheapest (conftest).
+pytestmark = [pytest.mark.slow, pytest.mark.jax_pass]
 SCRIPT = os.path.join(REPO, "Code", "reproduce.py")
 
 
@@ -34,10 +35,9 @@ def test_a_tiny_grid_leaves_one_record_per_unit_and_a_report(tmp_path, demo_mfcc
     assert "4 finished in" in capsys.readouterr().out and len(read_records(registry)) == 4
 
 
-@pytest.mark.jax_pass
 def test_a_killed_driver_resumes_without_recomputing_finished_units(tmp_path, demo_mfcc):
     registry = str(tmp_path / "reproduction")
-    command = [sys.executable, SCRIPT, *tiny_grid_flags(demo_mfcc, registry)]
+    command = [sys.executable, SCRIPT, *tiny_grid_flags(demo_mfcc, registry, eager=True)]  # TensorFlow in the child
     env = dict(os.environ, KERAS_BACKEND="tensorflow")  # the default backend's driver, in either pass of make test
     driver = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 240
@@ -90,7 +90,7 @@ def cross_mfcc(tmp_path_factory):
 
 
 def cross_flags(mfcc, registry):
-    return ["--table", "2", "--corpora", ",".join(CROSS), "--epoch", "1", "--run-eagerly", "--mfcc_path", mfcc,
+    return ["--table", "2", "--corpora", ",".join(CROSS), "--epoch", "1", *(["--run-eagerly"] if CHEAP_EAGER else []), "--mfcc_path", mfcc,
             "--registry", registry, "--report", os.path.join(registry, "R.md")]
 
 

@@ -29,13 +29,13 @@ def test_a_grid_unit_and_a_train_mode_fold_give_the_same_record(demo, tmp_path):
     from timnet_keras.runs import modes, store
 
     model = ModelConfig(frames=int(demo.x.shape[1]), num_classes=len(demo.labels), num_blocks=default_num_blocks("DEMO"))
-    config = modes.new_run_config(demo, "DEMO", model, TrainingConfig(epoch=2), "kfold", "last", 46, 3)
+    config = modes.new_run_config(demo, "DEMO", model, TrainingConfig(epoch=2), "kfold", "last", 46, 2)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     modes.run_cross_validation(demo, config, str(run_dir), log=lambda *_: None)
     from_run = store.read_fold_record(str(run_dir), 2)
 
-    unit = Unit("cv", "DEMO", "timnet", 46, 2, fold=2, n_folds=3)
+    unit = Unit("cv", "DEMO", "timnet", 46, 2, fold=2, n_folds=2)
     write_record(str(tmp_path / "registry"), UnitRunner().run(unit, demo))
     from_grid = read_record(str(tmp_path / "registry" / "records" / "cv" / "DEMO" / "timnet" / "seed46-e2" / "fold02.json"))
 

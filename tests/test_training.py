@@ -3,6 +3,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import CHEAP_EAGER
 from timnet_keras.runs.run_config import ModelConfig, TrainingConfig
 from timnet_keras.errors import RunError
 from timnet_keras.training.plan import fresh_weights
@@ -33,10 +34,10 @@ def test_a_fold_trains_from_its_seed_and_the_loss_falls(rng):
     x = rng.normal(size=(24, 20, 39)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[np.arange(24) % 3]
     x += 3 * y.argmax(1)[:, None, None]  # separable
-    trainer = SequentialTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, run_eagerly=True)
+    trainer = SequentialTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, run_eagerly=CHEAP_EAGER)
     history, selected = trainer.train_fold(1, x, y)
     assert selected == 4 and len(history["loss"]) == 4 and history["loss"][-1] < history["loss"][0]
-    again, _ = SequentialTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, run_eagerly=True).train_fold(1, x, y)
+    again, _ = SequentialTrainer(SMALL, TrainingConfig(epoch=4, batch_size=8), seed=46, run_eagerly=CHEAP_EAGER).train_fold(1, x, y)
     assert again["loss"] == pytest.approx(history["loss"], rel=1e-4)
 
 
@@ -48,7 +49,7 @@ def test_an_unknown_selection_is_refused():
 def test_bfloat16_computes_in_bfloat16_but_keeps_float32_weights_and_probabilities(rng):
     x = rng.normal(0, 20, size=(16, 20, 39)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[np.arange(16) % 3]
-    trainer = SequentialTrainer(SMALL, TrainingConfig(epoch=2, batch_size=8, precision="bfloat16"), seed=46, run_eagerly=True)
+    trainer = SequentialTrainer(SMALL, TrainingConfig(epoch=2, batch_size=8, precision="bfloat16"), seed=46, run_eagerly=CHEAP_EAGER)
     history, _ = trainer.train_fold(1, x, y)
     model = trainer.model
     assert np.isfinite(history["loss"]).all()

@@ -11,6 +11,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import CHEAP_GRAPH
 from timnet_keras import cli
 from timnet_keras.model.backbone import VARIANTS
 from timnet_keras.features.cache import load_feature_cache, save_feature_cache
@@ -21,7 +22,7 @@ from timnet_keras.runs.store import read_fold_record
 
 pytestmark = [pytest.mark.both_backends, pytest.mark.slow]
 
-TINY = ["--epoch", "2", "--dilation_size", "2", "--split_fold", "2", "--batch_size", "8", "--no-xla"]
+TINY = ["--epoch", "2", "--dilation_size", "2", "--split_fold", "2", "--batch_size", "8", *CHEAP_GRAPH]
 
 
 @pytest.fixture(scope="module")
