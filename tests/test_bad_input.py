@@ -18,13 +18,16 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import REPO
+from conftest import CHEAP_GRAPH, REPO
+
+# Backend-agnostic command-line checks: make test runs them once, in its JAX pass, where tiny trainings are cheapest.
+pytestmark = pytest.mark.jax_pass
 from timnet_keras import cli
 from timnet_keras.features.cache import save_feature_cache
 from timnet_keras.features.demo import write_demo_wavs
 from timnet_keras.features.extract import demo_features
 
-TINY = ["--epoch", "8", "--dilation_size", "2", "--split_fold", "4", "--batch_size", "8", "--no-xla"]
+TINY = ["--epoch", "8", "--dilation_size", "2", "--split_fold", "4", "--batch_size", "8", *CHEAP_GRAPH]
 
 
 @pytest.fixture(scope="module")
@@ -329,9 +332,17 @@ def test_a_loss_that_becomes_nan_stops_the_fold_naming_the_epoch(workspace, caps
 
 # --- interruption: any signal mid-fold, then --resume, equals an uninterrupted run -----------
 
+# Folds long enough to be stopped half-way through: 60 epochs take 1.5-2 s each (JAX, 2 busy cores), longer on TensorFlow.
+LONG_FOLDS = [*TINY, "--epoch", "60"]  # the last --epoch is the one taken
+
+
+def _paths(root):
+    return ["--mfcc_path", str(root / "MFCC"), "--model_path", str(root / "Models"), "--result_path", str(root / "Results")]
+
+
 def _train_command(root, *extra):
-    return [sys.executable, os.path.join(REPO, "Code", "main.py"), "--mode", "train", "--data", "DEMO", *TINY,
-            "--mfcc_path", str(root / "MFCC"), "--model_path", str(root / "Models"), "--result_path", str(root / "Results"), *extra]
+    return [sys.executable, os.path.join(REPO, "Code", "main.py"), "--mode", "train", "--data", "DEMO", *LONG_FOLDS,
+            *_paths(root), *extra]
 
 
 def _probabilities(run):
@@ -348,15 +359,17 @@ def _finished_files(run):
 def test_a_run_killed_mid_fold_by_any_signal_resumes_to_the_uninterrupted_result(trained, tmp_path):
     """SIGTERM in fold 2 (a scheduler's stop; Ctrl-C's SIGINT takes the same handler), SIGKILL in fold 3 of the
     resumed run; then it finishes."""
-    root = tmp_path
-    shutil.copytree(trained / "MFCC", root / "MFCC")
+    reference_root, root = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    for folder in (reference_root, root):
+        shutil.copytree(trained / "MFCC", folder / "MFCC")
+    assert cli.main(["--mode", "train", "--data", "DEMO", *LONG_FOLDS, *_paths(reference_root)]) == 0
     extra, previous = [], {}
     for fold, signal_name in ((2, "SIGTERM"), (3, "SIGKILL")):
         process = subprocess.Popen(_train_command(root, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 300
         while not glob.glob(str(root / "Models" / "DEMO_*" / f"fold_{fold - 1}.json")) and time.time() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)  # into fold `fold`
+        time.sleep(0.3)  # into fold `fold`
         process.send_signal(getattr(signal, signal_name))
         stderr = process.communicate(timeout=120)[1]
         (run,) = glob.glob(str(root / "Models" / "DEMO_*"))
@@ -371,7 +384,7 @@ def test_a_run_killed_mid_fold_by_any_signal_resumes_to_the_uninterrupted_result
     subprocess.run(_train_command(root, *extra), check=True, capture_output=True, timeout=600)
     assert all(open(os.path.join(run, name), "rb").read() == content for name, content in previous.items())
     assert not [name for name in os.listdir(run) if ".tmp-" in name]
-    (reference,) = glob.glob(str(trained / "Models" / "DEMO_*"))
+    (reference,) = glob.glob(str(reference_root / "Models" / "DEMO_*"))
     resumed, uninterrupted = _probabilities(run), _probabilities(reference)
     for k in range(1, 5):
         np.testing.assert_allclose(resumed[k], uninterrupted[k], atol=1e-5)
