@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # The JAX pass: modules marked both_backends (layers, backbone, classifier, training, padding, the
-# batched trainer) and the slow backend-agnostic tests marked jax_pass, which the TensorFlow pass leaves to it.
+# batched trainer) and the backend-agnostic flows marked jax_pass (grid, reproduction, calibration, bad
+# input, ...), which the TensorFlow pass leaves to it: JAX's jit trains their tiny models far more cheaply.
 JAX_SELECTION := both_backends or jax_pass
 
 .PHONY: install test demo bench clean
@@ -23,7 +24,7 @@ test: $(STAMP)
 	@KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider --basetemp=.pytest-jax --durations=5 -m "$(JAX_SELECTION)" tests timnet_keras/training/batched.py \
 		> .pytest-jax.log 2>&1 & \
 	jax=$$!; $(PY) -m pytest -q --durations=10 -m "not jax_pass"; tf=$$?; wait $$jax; jx=$$?; \
-	echo "--- on the JAX backend: layers, backbone, classifier, training, padding, the batched trainer; slow backend-agnostic tests ---"; \
+	echo "--- on the JAX backend: layers, backbone, classifier, training, padding, the batched trainer; the backend-agnostic flows ---"; \
 	cat .pytest-jax.log; \
 	test $$tf -eq 0 && test $$jx -eq 0
 
