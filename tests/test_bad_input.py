@@ -19,15 +19,19 @@ import pytest
 import soundfile
 
 from conftest import CHEAP_GRAPH, REPO
-
-# Backend-agnostic command-line checks: make test runs them once, in its JAX pass, where tiny trainings are cheapest.
-pytestmark = pytest.mark.jax_pass
 from timnet_keras import cli
 from timnet_keras.features.cache import save_feature_cache
 from timnet_keras.features.demo import write_demo_wavs
 from timnet_keras.features.extract import demo_features
 
+# Backend-agnostic command-line checks: make test runs them once, in its JAX pass, where tiny trainings are cheapest.
+pytestmark = pytest.mark.jax_pass
+
 TINY = ["--epoch", "8", "--dilation_size", "2", "--split_fold", "4", "--batch_size", "8", *CHEAP_GRAPH]
+
+
+def _paths(root):
+    return ["--mfcc_path", str(root / "MFCC"), "--model_path", str(root / "Models"), "--result_path", str(root / "Results")]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,7 @@ def trained(tmp_path_factory):
     """A workspace with a DEMO cache and one finished 4-fold run, made once (also the uninterrupted reference)."""
     root = tmp_path_factory.mktemp("trained")
     save_feature_cache(str(root / "MFCC" / "DEMO.npz"), demo_features(mean_signal_length=8192, n_utterances=24))
-    flags = ["--mfcc_path", str(root / "MFCC"), "--model_path", str(root / "Models"), "--result_path", str(root / "Results")]
+    flags = _paths(root)
     assert cli.main(["--mode", "train", "--data", "DEMO", *TINY, *flags]) == 0
     return root
 
@@ -45,7 +49,7 @@ def workspace(trained, tmp_path):
     root = tmp_path / "ws"
     shutil.copytree(trained, root)
     (run,) = glob.glob(str(root / "Models" / "DEMO_*"))
-    flags = ["--mfcc_path", str(root / "MFCC"), "--model_path", str(root / "Models"), "--result_path", str(root / "Results")]
+    flags = _paths(root)
     return root, run, flags
 
 
@@ -334,10 +338,6 @@ def test_a_loss_that_becomes_nan_stops_the_fold_naming_the_epoch(workspace, caps
 
 # Folds long enough to be stopped half-way through: 60 epochs take 1.5-2 s each (JAX, 2 busy cores), longer on TensorFlow.
 LONG_FOLDS = [*TINY, "--epoch", "60"]  # the last --epoch is the one taken
-
-
-def _paths(root):
-    return ["--mfcc_path", str(root / "MFCC"), "--model_path", str(root / "Models"), "--result_path", str(root / "Results")]
 
 
 def _train_command(root, *extra):
